@@ -1,0 +1,31 @@
+package testenv
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+func TestRedisDatabaseIsOurs(t *testing.T) {
+	c := Redis(t)
+	ctx := context.Background()
+	require.NoError(t, c.Set(ctx, "probe", "1", 0).Err())
+	n, err := c.Exists(ctx, "probe").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	if !Embedded(t) {
+		require.GreaterOrEqual(t, RedisDB(t), firstDB)
+		tok, err := c.Get(ctx, lockKey).Result()
+		require.NoError(t, err)
+		require.Equal(t, env.token, tok)
+	}
+}
+
+func TestMailpitReceives(t *testing.T) {
+	m := SharedMailpit(t)
+	require.NotZero(t, m.SMTPPort)
+	require.Empty(t, m.Messages(t, "to:nobody-yet@example.test"))
+}

@@ -1,0 +1,10 @@
+package tasks
+
+func init() {
+	register(catalogSpecs()...)
+	register(priceSpecs()...)
+	register(promotionSpecs()...)
+	register(inventorySpecs()...)
+	register(orderSpecs()...)
+	register(mailSpecs()...)
+}
