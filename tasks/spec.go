@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,7 +102,16 @@ func NewTaskFromJSON(typ string, payload []byte, opts ...asynq.Option) (*asynq.T
 	if err := json.Compact(&compact, payload); err != nil {
 		return nil, fmt.Errorf("%s: %w", typ, err)
 	}
-	return asynq.NewTask(typ, compact.Bytes(), append(spec.Options(), opts...)...), nil
+	return asynq.NewTaskWithHeaders(typ, compact.Bytes(), createdHeader(), append(spec.Options(), opts...)...), nil
+}
+
+// HeaderCreated carries a task's creation time in Unix microseconds; the
+// worker derives queue-wait metrics from it. Tasks from other producers may
+// lack it.
+const HeaderCreated = "shopq-created-us"
+
+func createdHeader() map[string]string {
+	return map[string]string{HeaderCreated: strconv.FormatInt(time.Now().UnixMicro(), 10)}
 }
 
 // Validator is implemented by every payload.
@@ -122,7 +132,7 @@ func newTask(typ string, p Validator, opts []asynq.Option) (*asynq.Task, error) 
 		return nil, err
 	}
 	spec := registry[typ]
-	return asynq.NewTask(typ, data, append(spec.Options(), opts...)...), nil
+	return asynq.NewTaskWithHeaders(typ, data, createdHeader(), append(spec.Options(), opts...)...), nil
 }
 
 func checkSize(typ string, data []byte) error {
