@@ -116,7 +116,7 @@ func (m *Middleware) finish(ctx context.Context, t *asynq.Task, queue string, st
 
 	attrs := []slog.Attr{
 		slog.String("task_id", id), slog.String("task_type", t.Type()), slog.String("queue", queue),
-		slog.Int("attempt", retried+1), slog.Duration("duration", d), slog.String("outcome", outcome),
+		slog.Int("attempt", retried+1), slog.String("duration", d.String()), slog.String("outcome", outcome),
 	}
 	level := slog.LevelInfo
 	if err != nil {
