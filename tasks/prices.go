@@ -108,6 +108,16 @@ type PriceUpdateResult struct {
 	Version    int64 `json:"version"`
 }
 
+// PriceUpdateBatchResult counts the outcomes of a batch's items.
+type PriceUpdateBatchResult struct {
+	Items      int `json:"items"`
+	Applied    int `json:"applied"`
+	Stale      int `json:"stale"`
+	Superseded int `json:"superseded"`
+	// Changed counts effective prices that changed (events published).
+	Changed int `json:"changed"`
+}
+
 func priceSpecs() []Spec {
 	return []Spec{{
 		Type: TypePriceUpdate, Queue: QueueDefault, MaxRetry: 25, Timeout: 30 * time.Second,

@@ -184,7 +184,7 @@ type PromotionResult struct {
 }
 
 func promotionSpecs() []Spec {
-	return []Spec{
+	return append([]Spec{
 		{
 			Type: TypePromotionUpsert, Queue: QueueDefault, MaxRetry: 25, Timeout: 10 * time.Minute,
 			Validate: validator[PromotionUpsertPayload](),
@@ -192,6 +192,76 @@ func promotionSpecs() []Spec {
 		{
 			Type: TypePromotionCancel, Queue: QueueDefault, MaxRetry: 25, Timeout: 10 * time.Minute,
 			Validate: validator[PromotionCancelPayload](),
+		},
+	}, promotionInternalSpecs()...)
+}
+
+// Internal promotion task types, enqueued by shopq itself.
+const (
+	// TypePromotionTransition recomputes a promotion's SKUs at one of its
+	// window bounds; scheduled with ProcessAt by promotions:upsert.
+	TypePromotionTransition = "promotions:transition"
+	// TypePromotionSweep repairs transitions (promotion bounds, sale
+	// windows) that no transition task handled, e.g. while no worker ran;
+	// run it periodically.
+	TypePromotionSweep = "promotions:sweep"
+)
+
+// PromotionTransitionPayload names a promotion and the instant of the bound
+// it handles.
+type PromotionTransitionPayload struct {
+	ID string `json:"id"`
+	// AtMS is the bound's instant in Unix milliseconds. A task that starts
+	// early (asynq keeps due times in whole seconds) waits for it.
+	AtMS int64 `json:"at_ms"`
+	// Bound is "start" or "end" (named in the events it causes).
+	Bound string `json:"bound,omitempty"`
+}
+
+// Validate checks the payload.
+func (p *PromotionTransitionPayload) Validate() error {
+	var c checker
+	c.id("id", p.ID)
+	c.positive("at_ms", p.AtMS, 1<<62)
+	return c.err()
+}
+
+// NewPromotionTransitionTask validates p and returns a promotions:transition
+// task; callers add asynq.ProcessAt.
+func NewPromotionTransitionTask(p PromotionTransitionPayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypePromotionTransition, &p, opts)
+}
+
+// PromotionSweepPayload asks for one sweep; it has no fields today.
+type PromotionSweepPayload struct{}
+
+// Validate checks the payload.
+func (p *PromotionSweepPayload) Validate() error { return nil }
+
+// NewPromotionSweepTask returns a promotions:sweep task.
+func NewPromotionSweepTask(opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypePromotionSweep, &PromotionSweepPayload{}, opts)
+}
+
+// PromotionSweepResult reports what one sweep repaired.
+type PromotionSweepResult struct {
+	// Promotions recomputed because one of their bounds fell in the sweep's span.
+	Promotions int `json:"promotions"`
+	// SKUs whose sale window started or ended in the span.
+	SKUs int `json:"skus"`
+	// Changed counts effective prices that changed (events published).
+	Changed int `json:"changed"`
+}
+
+func promotionInternalSpecs() []Spec {
+	return []Spec{
+		{
+			Type: TypePromotionTransition, Queue: QueueDefault, MaxRetry: 25, Timeout: 10 * time.Minute, Internal: true,
+			Validate: validator[PromotionTransitionPayload](),
+		},
+		{
+			Type: TypePromotionSweep, Queue: QueueLow, MaxRetry: 3, Timeout: 30 * time.Minute, Internal: true,
+			Validate: validator[PromotionSweepPayload](),
 		},
 	}
 }
