@@ -200,5 +200,73 @@ func inventorySpecs() []Spec {
 		spec(TypeInventoryCommit, validator[InventoryOperationPayload]()),
 		spec(TypeInventoryRelease, validator[InventoryOperationPayload]()),
 		spec(TypeInventorySetBatch, validator[InventorySetBatchPayload]()),
+		{
+			Type: TypeInventoryExpireSweep, Queue: QueueCritical, MaxRetry: 3, Timeout: 10 * time.Minute,
+			Internal: true, Validate: validator[InventorySweepPayload](),
+		},
+		{
+			Type: TypeInventoryReconcile, Queue: QueueLow, MaxRetry: 3, Timeout: 30 * time.Minute,
+			Internal: true, Validate: validator[InventoryReconcilePayload](),
+		},
 	}
+}
+
+// InventoryBatchResult is the result of inventory:set-batch: one result per
+// item, in the order of the payload.
+type InventoryBatchResult struct {
+	Results []InventoryResult `json:"results"`
+}
+
+// Internal inventory task types, enqueued by the scheduler.
+const (
+	// TypeInventoryExpireSweep releases reservations past their expiry.
+	TypeInventoryExpireSweep = "inventory:expire-sweep"
+	// TypeInventoryReconcile checks every SKU's counts against its ledger.
+	TypeInventoryReconcile = "inventory:reconcile"
+)
+
+// InventorySweepPayload asks for one expiry sweep. It is empty; the sweep
+// uses the worker's clock.
+type InventorySweepPayload struct{}
+
+// Validate checks the payload.
+func (p *InventorySweepPayload) Validate() error { return nil }
+
+// NewInventoryExpireSweepTask returns an inventory:expire-sweep task.
+func NewInventoryExpireSweepTask(opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypeInventoryExpireSweep, &InventorySweepPayload{}, opts)
+}
+
+// InventorySweepResult is the outcome of an expiry sweep.
+type InventorySweepResult struct {
+	// Checked counts the SKUs looked at; Expired the reservations released.
+	Checked int `json:"checked"`
+	Expired int `json:"expired"`
+}
+
+// InventoryReconcilePayload asks for a reconciliation of one SKU, or of
+// every SKU when SKU is empty.
+type InventoryReconcilePayload struct {
+	SKU string `json:"sku,omitempty"`
+}
+
+// Validate checks the payload.
+func (p *InventoryReconcilePayload) Validate() error {
+	var c checker
+	if p.SKU != "" {
+		c.id("sku", p.SKU)
+	}
+	return c.err()
+}
+
+// NewInventoryReconcileTask validates p and returns an inventory:reconcile task.
+func NewInventoryReconcileTask(p InventoryReconcilePayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypeInventoryReconcile, &p, opts)
+}
+
+// InventoryReconcileResult is the outcome of a reconciliation.
+type InventoryReconcileResult struct {
+	Checked int `json:"checked"`
+	// Drifted lists the SKUs whose counts differ from their ledger.
+	Drifted []string `json:"drifted,omitempty"`
 }
