@@ -143,4 +143,3 @@ func (h *Mail) record(ctx context.Context, c mailer.Claim, key, id string) {
 	h.deps.Logger.Error("mail sent but effect record not written; a duplicate task may resend it",
 		slog.String("effect_key", key), slog.String("error", err.Error()))
 }
-
