@@ -6,7 +6,7 @@
 //   - nil: done; the result written with WriteResult is kept for --wait.
 //   - Permanent(err): archived at once with its reason (malformed payload,
 //     unknown entity, SMTP 5xx). Never retried.
-//   - &Throttled{After: d}: not a failure; rescheduled after d without using
+//   - &ThrottledError{After: d}: not a failure; rescheduled after d without using
 //     up a retry.
 //   - any other error: transient; retried with backoff.
 //
@@ -63,14 +63,14 @@ func Permanent(err error) error {
 // IsPermanent reports whether err was marked Permanent.
 func IsPermanent(err error) bool { return errors.Is(err, asynq.SkipRetry) }
 
-// Throttled asks for the task to run again after After, without counting as
-// a failure or using up a retry.
-type Throttled struct {
+// ThrottledError asks for the task to run again after After, without
+// counting as a failure or using up a retry.
+type ThrottledError struct {
 	After  time.Duration
 	Reason string
 }
 
-func (e *Throttled) Error() string {
+func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("throttled (%s): retry in %v", e.Reason, e.After)
 }
 
@@ -101,3 +101,6 @@ func WriteResult(t *asynq.Task, v any) error {
 	}
 	return nil
 }
+
+// Throttled is a short name for ThrottledError.
+type Throttled = ThrottledError //nolint:errname // alias of ThrottledError, kept short for handlers

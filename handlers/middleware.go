@@ -61,7 +61,7 @@ func (m *Middleware) run(ctx context.Context, h asynq.Handler, t *asynq.Task, qu
 		return Permanent(fmt.Errorf("%w %q: no handler on this worker", tasks.ErrUnknownType, t.Type()))
 	}
 	if !m.acquire(queue) {
-		return &Throttled{After: time.Second, Reason: "queue " + queue + " at its concurrency cap"}
+		return &ThrottledError{After: time.Second, Reason: "queue " + queue + " at its concurrency cap"}
 	}
 	defer m.release(queue)
 
@@ -130,7 +130,7 @@ func (m *Middleware) finish(ctx context.Context, t *asynq.Task, queue string, st
 
 // Outcome names what asynq will do with a task that returned err.
 func Outcome(err error, retried, maxRetry int) string {
-	var th *Throttled
+	var th *ThrottledError
 	switch {
 	case err == nil:
 		return OutcomeSuccess
@@ -159,7 +159,7 @@ func Classify(err error) error {
 // IsFailure is asynq's Config.IsFailure: throttling is not a failure, so it
 // neither uses up a retry nor counts in the queue's failure statistics.
 func IsFailure(err error) bool {
-	var th *Throttled
+	var th *ThrottledError
 	return !errors.As(err, &th)
 }
 
@@ -167,7 +167,7 @@ func IsFailure(err error) bool {
 // long as it asked; other failures back off exponentially from 2 s, capped
 // at 10 minutes, with ±10 % jitter so retries do not arrive in lockstep.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	var th *Throttled
+	var th *ThrottledError
 	if errors.As(err, &th) {
 		return th.After
 	}

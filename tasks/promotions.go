@@ -145,12 +145,12 @@ func ParseWindowTime(v, zone string, end bool) (time.Time, error) {
 		}
 		return t.UTC(), nil
 	}
-	return time.Time{}, errBadTime(v)
+	return time.Time{}, badTimeError(v)
 }
 
-type errBadTime string
+type badTimeError string
 
-func (e errBadTime) Error() string {
+func (e badTimeError) Error() string {
 	return "\"" + string(e) + "\" is not RFC 3339, a local date-time (2006-01-02T15:04:05) or a date"
 }
 

@@ -28,7 +28,7 @@ var (
 	mailpits   []*Mailpit
 	sharedOnce sync.Once
 	shared     *Mailpit
-	sharedErr  error
+	errShared  error
 )
 
 // MailpitBinary finds the mailpit binary: $MAILPIT, PATH, then $GOBIN or
@@ -63,9 +63,9 @@ func MailpitBinary() (string, error) {
 // Tests sharing it tell their mails apart by recipient (see Messages).
 func SharedMailpit(tb testing.TB) *Mailpit {
 	tb.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = startMailpit(nil) })
-	if sharedErr != nil {
-		tb.Fatalf("testenv: %v", sharedErr)
+	sharedOnce.Do(func() { shared, errShared = startMailpit(nil) })
+	if errShared != nil {
+		tb.Fatalf("testenv: %v", errShared)
 	}
 	return shared
 }
@@ -111,7 +111,7 @@ func startMailpit(args []string) (*Mailpit, error) {
 	mailpitMu.Unlock()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(m.APIURL + "/api/v1/info") //nolint:noctx // test helper polling a local server
+		resp, err := http.Get(m.APIURL + "/api/v1/info")
 		if err == nil {
 			_ = resp.Body.Close()
 			if c, err := net.DialTimeout("tcp", net.JoinHostPort(m.SMTPHost, strconv.Itoa(smtpPort)), time.Second); err == nil {
@@ -176,7 +176,7 @@ func (m *Mailpit) Messages(tb testing.TB, query string) []MailSummary {
 // Raw returns a message's source as received.
 func (m *Mailpit) Raw(tb testing.TB, id string) []byte {
 	tb.Helper()
-	resp, err := http.Get(m.APIURL + "/api/v1/message/" + id + "/raw") //nolint:noctx // local test server
+	resp, err := http.Get(m.APIURL + "/api/v1/message/" + id + "/raw")
 	if err != nil {
 		tb.Fatalf("mailpit raw: %v", err)
 	}
@@ -203,7 +203,7 @@ func (m *Mailpit) Message(tb testing.TB, id string) map[string]any {
 
 func (m *Mailpit) getJSON(tb testing.TB, u string, v any) {
 	tb.Helper()
-	resp, err := http.Get(u) //nolint:noctx // local test server
+	resp, err := http.Get(u)
 	if err != nil {
 		tb.Fatalf("mailpit %s: %v", u, err)
 	}
