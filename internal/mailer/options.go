@@ -45,16 +45,15 @@ const (
 
 // Defaults applied by Options.withDefaults.
 const (
-	DefaultTransport     = TransportFile
-	DefaultOutboxDir     = "outbox"
-	DefaultTLS           = TLSMandatory
-	DefaultSMTPPort      = 587
-	DefaultImplicitPort  = 465
-	DefaultPlainPort     = 25
-	DefaultDialTimeout   = 10 * time.Second
-	DefaultSendTimeout   = 30 * time.Second
-	DefaultPoolSize      = 2
-	DefaultRatePerSecond = 20
+	DefaultTransport    = TransportFile
+	DefaultOutboxDir    = "outbox"
+	DefaultTLS          = TLSMandatory
+	DefaultSMTPPort     = 587
+	DefaultImplicitPort = 465
+	DefaultPlainPort    = 25
+	DefaultDialTimeout  = 10 * time.Second
+	DefaultSendTimeout  = 30 * time.Second
+	DefaultPoolSize     = 2
 )
 
 // Options configure a Mailer.
@@ -77,7 +76,8 @@ type Options struct {
 	// SMTP configures the smtp transport.
 	SMTP SMTPOptions `mapstructure:"smtp"`
 	// RatePerSecond limits mails per second for this transport across every
-	// worker (a Redis-wide limit); 0 or less means unlimited. Default: 20.
+	// worker (a Redis-wide limit); 0 or less means unlimited. Default: 0 here;
+	// the worker configuration sets 50.
 	RatePerSecond float64 `mapstructure:"rate_per_second"`
 	// EffectTTL keeps the record that an effect key's mail was sent.
 	// Default: the store's Lifetimes.MailEffect (30 days).
@@ -165,9 +165,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OutboxDir == "" {
 		o.OutboxDir = DefaultOutboxDir
-	}
-	if o.RatePerSecond == 0 {
-		o.RatePerSecond = DefaultRatePerSecond
 	}
 	if o.ShopName == "" {
 		o.ShopName = "shopq"
