@@ -92,13 +92,44 @@ type CatalogImportResult struct {
 	Skipped     int        `json:"skipped"`
 	Deactivated int        `json:"deactivated"`
 	Rejected    []RowError `json:"rejected"`
-	Warnings    []string   `json:"warnings,omitempty"`
-	DurationMS  int64      `json:"duration_ms"`
+	// RejectedCount is the number of rejected rows; Rejected lists the
+	// first of them (up to the worker's configured limit).
+	RejectedCount int      `json:"rejected_count"`
+	Warnings      []string `json:"warnings,omitempty"`
+	DurationMS    int64    `json:"duration_ms"`
+}
+
+// TypeCatalogChunk applies one chunk of an import run; catalog:import
+// enqueues one per chunk. The chunk's products wait in Redis: the payload
+// carries only the run id and the chunk number.
+const TypeCatalogChunk = "catalog:chunk"
+
+// CatalogChunkPayload names one chunk of a run.
+type CatalogChunkPayload struct {
+	RunID string `json:"run_id"`
+	// Chunk is the chunk's number, from 1.
+	Chunk int `json:"chunk"`
+}
+
+// Validate checks the payload.
+func (p *CatalogChunkPayload) Validate() error {
+	var c checker
+	c.id("run_id", p.RunID)
+	c.positive("chunk", int64(p.Chunk), 1<<31)
+	return c.err()
+}
+
+// NewCatalogChunkTask validates p and returns a catalog:chunk task.
+func NewCatalogChunkTask(p CatalogChunkPayload, opts ...asynq.Option) (*asynq.Task, error) {
+	return newTask(TypeCatalogChunk, &p, opts)
 }
 
 func catalogSpecs() []Spec {
 	return []Spec{{
 		Type: TypeCatalogImport, Queue: QueueLow, MaxRetry: 5, Timeout: 30 * time.Minute,
 		Validate: validator[CatalogImportPayload](),
+	}, {
+		Type: TypeCatalogChunk, Queue: QueueLow, MaxRetry: 10, Timeout: 5 * time.Minute, Internal: true,
+		Validate: validator[CatalogChunkPayload](),
 	}}
 }

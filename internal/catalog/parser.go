@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/shopq/shopq/tasks"
 )
@@ -70,21 +69,6 @@ var ErrHeader = errors.New("feed header")
 
 func reject(row int, field, sku, format string, args ...any) Record {
 	return Record{Row: row, Reject: &tasks.RowError{Row: row, Field: field, SKU: sku, Reason: fmt.Sprintf(format, args...)}}
-}
-
-// checkText reports the first field of a record that is not valid UTF-8 or
-// too long; names and values alternate.
-func checkText(nv ...string) (field, reason string) {
-	for i := 0; i+1 < len(nv); i += 2 {
-		v := nv[i+1]
-		if !utf8.ValidString(v) {
-			return nv[i], "is not valid UTF-8"
-		}
-		if len(v) > maxTextBytes {
-			return nv[i], fmt.Sprintf("is %d bytes, longer than %d", len(v), maxTextBytes)
-		}
-	}
-	return "", ""
 }
 
 // checkSKU validates a SKU as the task contract does (tasks.checker.id).

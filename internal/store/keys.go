@@ -40,3 +40,9 @@ func (s *Store) TagIndexKey(tag string) string { return s.Key("idx", "tag", Inde
 func IndexValue(v string) string {
 	return strings.ToLower(strings.Join(strings.Fields(v), " "))
 }
+
+// SupplierIndexKey is the set of SKUs a supplier's feeds brought in; a full
+// refresh deactivates the members its feed no longer lists.
+func (s *Store) SupplierIndexKey(supplier string) string {
+	return s.Key("idx", "supplier", supplier)
+}
