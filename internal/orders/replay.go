@@ -82,13 +82,22 @@ type ReplaySummary struct {
 	Skipped map[string]int `json:"skipped"`
 	Bad     []LineError    `json:"bad,omitempty"`
 
+	// SKUs counts the distinct product stock codes; SeedTasks the
+	// inventory:set tasks of Plan.Seed, Tasks those of Plan.Tasks.
 	SKUs      int `json:"skus"`
 	SeedTasks int `json:"seed_tasks"`
 	Tasks     int `json:"tasks"`
 }
 
 // Plan is a replay: the tasks in the order to enqueue them, and the summary.
+//
+// Note: the Seed tasks must have completed before Tasks are enqueued; an
+// order reserving a SKU whose seed has not run yet is refused (unknown sku).
 type Plan struct {
+	// Seed holds one inventory:set per product SKU (with SeedStock > 0).
+	Seed []*asynq.Task
+	// Tasks holds the orders, cancellations, returns and write-offs in the
+	// order of the invoices' first lines.
 	Tasks   []*asynq.Task
 	Summary ReplaySummary
 }
@@ -352,13 +361,14 @@ func (p *Plan) seed(lines []replayLine, opts ReplayOptions) error {
 		if opts.SeedStock <= 0 {
 			continue
 		}
-		err := p.add(tasks.NewInventorySetTask(tasks.InventorySetPayload{
+		t, err := tasks.NewInventorySetTask(tasks.InventorySetPayload{
 			SKU: l.code, OnHand: opts.SeedStock, Version: opts.SeedVersion,
 			OperationID: opts.Prefix + "replay-seed:" + l.code,
-		}, opts.TaskOptions...))
+		}, opts.TaskOptions...)
 		if err != nil {
-			return err
+			return fmt.Errorf("replay: %w", err)
 		}
+		p.Seed = append(p.Seed, t)
 		p.Summary.SeedTasks++
 	}
 	p.Summary.SKUs = len(seen)
