@@ -91,7 +91,10 @@ func buildReport(id string, h map[string]string, warnings []string) tasks.Catalo
 	rep := tasks.CatalogImportResult{
 		RunID: id, Supplier: h["supplier"], Rows: n("rows"), Created: n("created"), Updated: n("updated"),
 		Unchanged: n("unchanged"), Skipped: n("skipped"), RejectedCount: n("rejected"),
-		Rejected: []tasks.RowError{}, Warnings: warnings,
+		Rejected: []tasks.RowError{},
+	}
+	if len(warnings) > 0 {
+		rep.Warnings = warnings
 	}
 	if h["rejects"] != "" {
 		_ = json.Unmarshal([]byte(h["rejects"]), &rep.Rejected)
