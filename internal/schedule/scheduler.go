@@ -103,7 +103,7 @@ func New(opts Options) (*Scheduler, error) {
 	_, _ = rand.Read(b)
 	return &Scheduler{
 		opts:    opts,
-		log:     opts.Logger.With("component", "scheduler"),
+		log:     opts.Logger.With(slog.String("component", "scheduler")),
 		id:      hex.EncodeToString(b),
 		states:  map[string]*state{},
 		invalid: map[string]string{},
@@ -115,7 +115,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	now := s.opts.NowFunc()
 	s.reload(ctx, now, true)
 	nextReload := now.Add(s.opts.ReloadInterval)
-	s.log.Info("scheduler started", "scheduler_id", s.id, "entries", len(s.states))
+	s.log.Info("scheduler started", slog.String("scheduler_id", s.id), slog.Int("entries", len(s.states)))
 
 	for {
 		now = s.opts.NowFunc()
@@ -130,7 +130,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			s.log.Info("scheduler stopped", "scheduler_id", s.id)
+			s.log.Info("scheduler stopped", slog.String("scheduler_id", s.id))
 			return nil
 		case <-timer.C:
 		}
@@ -158,7 +158,7 @@ func (s *Scheduler) reload(ctx context.Context, now time.Time, startup bool) {
 	if err != nil {
 		if msg := err.Error(); msg != s.loadErr {
 			s.loadErr = msg
-			s.log.Warn("load schedules; keeping the previous ones", "error", err)
+			s.log.Warn("load schedules; keeping the previous ones", slog.String("error", msg))
 		}
 		scheduleErrors.WithLabelValues("", reasonLoad).Inc()
 		return
@@ -185,15 +185,17 @@ func (s *Scheduler) reload(ctx context.Context, now time.Time, startup bool) {
 			continue
 		}
 		if s.states[e.Name] != nil {
-			s.log.Info("schedule changed", "schedule", e.Name, "cron", e.Cron, "time_zone", e.TimeZone)
+			s.log.Info("schedule changed", slog.String("schedule", e.Name), slog.String("cron", e.Cron),
+				slog.String("time_zone", e.TimeZone))
 		} else if !startup {
-			s.log.Info("schedule added", "schedule", e.Name, "cron", e.Cron, "time_zone", e.TimeZone)
+			s.log.Info("schedule added", slog.String("schedule", e.Name), slog.String("cron", e.Cron),
+				slog.String("time_zone", e.TimeZone))
 		}
 		next[e.Name] = &state{c: c, cursor: start}
 	}
 	for name := range s.states {
 		if next[name] == nil && invalid[name] == "" {
-			s.log.Info("schedule removed", "schedule", name)
+			s.log.Info("schedule removed", slog.String("schedule", name))
 			entryInvalid.DeleteLabelValues(name)
 		}
 	}
@@ -206,7 +208,7 @@ func (s *Scheduler) reload(ctx context.Context, now time.Time, startup bool) {
 func (s *Scheduler) reportInvalid(invalid map[string]string) {
 	for name, msg := range invalid {
 		if s.invalid[name] != msg {
-			s.log.Warn("schedule entry skipped", "schedule", name, "error", msg)
+			s.log.Warn("schedule entry skipped", slog.String("schedule", name), slog.String("error", msg))
 			scheduleErrors.WithLabelValues(name, reasonInvalid).Inc()
 		}
 		entryInvalid.WithLabelValues(name).Set(1)
@@ -247,13 +249,13 @@ func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 // returns an error only when the slot should be tried again.
 func (s *Scheduler) fire(ctx context.Context, c *compiled, slot time.Time) error {
 	unix := strconv.FormatInt(slot.Unix(), 10)
-	log := s.log.With("schedule", c.Name, "slot", slot.UTC().Format(time.RFC3339))
+	log := s.log.With(slog.String("schedule", c.Name), slog.String("slot", slot.UTC().Format(time.RFC3339)))
 
 	key := s.opts.Store.Key("sched", c.Name, unix)
 	ttl := s.opts.CatchUp + claimSlack
 	won, err := s.opts.Store.RDB.SetNX(ctx, key, s.id, ttl).Result()
 	if err != nil {
-		log.Error("claim schedule slot", "error", err)
+		log.Error("claim schedule slot", slog.String("error", err.Error()))
 		scheduleErrors.WithLabelValues(c.Name, reasonClaim).Inc()
 		return fmt.Errorf("claim %s: %w", key, err)
 	}
@@ -266,16 +268,18 @@ func (s *Scheduler) fire(ctx context.Context, c *compiled, slot time.Time) error
 	info, err := s.opts.Enqueuer.EnqueueContext(ctx, c.task, asynq.TaskID(taskID))
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
-		log.Debug("slot already enqueued", "task_id", taskID)
+		log.Debug("slot already enqueued", slog.String("task_id", taskID))
 		return nil
 	case err != nil:
-		log.Error("enqueue scheduled task", "task_id", taskID, "task_type", c.Task, "error", err)
+		log.Error("enqueue scheduled task", slog.String("task_id", taskID), slog.String("task_type", c.Task),
+			slog.String("error", err.Error()))
 		scheduleErrors.WithLabelValues(c.Name, reasonEnqueue).Inc()
 		s.release(key)
 		return fmt.Errorf("enqueue %s: %w", taskID, err)
 	}
 
-	log.Info("scheduled task enqueued", "task_id", info.ID, "task_type", info.Type, "queue", info.Queue)
+	log.Info("scheduled task enqueued", slog.String("task_id", info.ID), slog.String("task_type", info.Type),
+		slog.String("queue", info.Queue))
 	scheduleEnqueued.WithLabelValues(c.Name).Inc()
 	scheduleLastSlot.WithLabelValues(c.Name).Set(float64(slot.Unix()))
 	return nil
@@ -287,7 +291,7 @@ func (s *Scheduler) release(key string) {
 	defer cancel()
 	err := releaseScript.Run(ctx, s.opts.Store.RDB, []string{key}, s.id).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		s.log.Warn("release schedule slot claim", "error", err)
+		s.log.Warn("release schedule slot claim", slog.String("error", err.Error()))
 	}
 }
 
