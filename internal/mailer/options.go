@@ -176,38 +176,38 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func (s SMTPOptions) withDefaults() SMTPOptions {
-	s.TLS = strings.ToLower(s.TLS)
-	s.Auth = strings.ToLower(s.Auth)
-	if s.TLS == "" {
-		s.TLS = DefaultTLS
+func (o SMTPOptions) withDefaults() SMTPOptions {
+	o.TLS = strings.ToLower(o.TLS)
+	o.Auth = strings.ToLower(o.Auth)
+	if o.TLS == "" {
+		o.TLS = DefaultTLS
 	}
-	if s.Port == 0 {
-		switch s.TLS {
+	if o.Port == 0 {
+		switch o.TLS {
 		case TLSImplicit:
-			s.Port = DefaultImplicitPort
+			o.Port = DefaultImplicitPort
 		case TLSNone:
-			s.Port = DefaultPlainPort
+			o.Port = DefaultPlainPort
 		default:
-			s.Port = DefaultSMTPPort
+			o.Port = DefaultSMTPPort
 		}
 	}
-	if s.Auth == "" {
-		s.Auth = AuthNone
-		if s.Username != "" {
-			s.Auth = AuthAuto
+	if o.Auth == "" {
+		o.Auth = AuthNone
+		if o.Username != "" {
+			o.Auth = AuthAuto
 		}
 	}
-	if s.DialTimeout <= 0 {
-		s.DialTimeout = DefaultDialTimeout
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultDialTimeout
 	}
-	if s.SendTimeout <= 0 {
-		s.SendTimeout = DefaultSendTimeout
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = DefaultSendTimeout
 	}
-	if s.PoolSize <= 0 {
-		s.PoolSize = DefaultPoolSize
+	if o.PoolSize <= 0 {
+		o.PoolSize = DefaultPoolSize
 	}
-	return s
+	return o
 }
 
 // Validate reports every problem of o (after defaults) at once.
@@ -239,31 +239,31 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (s SMTPOptions) validate() []error {
+func (o SMTPOptions) validate() []error {
 	var errs []error
-	if s.Host == "" {
+	if o.Host == "" {
 		errs = append(errs, errors.New("mail.smtp.host: is required with transport smtp"))
 	}
-	if s.Port < 1 || s.Port > 65535 {
-		errs = append(errs, fmt.Errorf("mail.smtp.port: %d is not a TCP port", s.Port))
+	if o.Port < 1 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("mail.smtp.port: %d is not a TCP port", o.Port))
 	}
-	switch s.TLS {
+	switch o.TLS {
 	case TLSMandatory, TLSOpportunistic, TLSImplicit, TLSNone:
 	default:
-		errs = append(errs, fmt.Errorf("mail.smtp.tls: %q is not mandatory, opportunistic, implicit or none", s.TLS))
+		errs = append(errs, fmt.Errorf("mail.smtp.tls: %q is not mandatory, opportunistic, implicit or none", o.TLS))
 	}
-	switch s.Auth {
+	switch o.Auth {
 	case AuthNone:
 	case AuthPlain, AuthLogin, AuthCramMD5, AuthAuto:
-		if s.Username == "" {
-			errs = append(errs, fmt.Errorf("mail.smtp.username: is required with auth %s", s.Auth))
+		if o.Username == "" {
+			errs = append(errs, fmt.Errorf("mail.smtp.username: is required with auth %s", o.Auth))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("mail.smtp.auth: %q is not plain, login, cram-md5, auto or none", s.Auth))
+		errs = append(errs, fmt.Errorf("mail.smtp.auth: %q is not plain, login, cram-md5, auto or none", o.Auth))
 	}
-	if s.TLS == TLSNone && !s.AllowInsecureAuth && (s.Auth == AuthPlain || s.Auth == AuthLogin) {
+	if o.TLS == TLSNone && !o.AllowInsecureAuth && (o.Auth == AuthPlain || o.Auth == AuthLogin) {
 		errs = append(errs, fmt.Errorf("mail.smtp.auth: %s over tls: none sends the password in clear; "+
-			"set allow_insecure_auth to accept that", s.Auth))
+			"set allow_insecure_auth to accept that", o.Auth))
 	}
 	return errs
 }

@@ -29,8 +29,9 @@ const quitTimeout = 2 * time.Second
 // mutex). A session is reset (RSET) after a rejected mail, so the next MAIL
 // FROM does not meet a half-open transaction ("nested MAIL command"), and
 // closed after any error that leaves its state unknown (timeouts, resets,
-// 421). A session the server dropped while idle is noticed by the NOOP
-// before each mail and dialled again once, since nothing was sent on it.
+// 421). A session the server closed while idle shows at the next MAIL FROM
+// and is dialled again once, within the same send deadline, since nothing
+// of the mail was sent on it.
 type smtpTransport struct {
 	opts   SMTPOptions
 	tlsCfg *tls.Config
@@ -44,7 +45,8 @@ type smtpTransport struct {
 // slot is one pooled session.
 type slot struct {
 	gm   *gomail.Client
-	conn *deadlineConn // the session's connection; nil when closed
+	c    *smtp.Client  // the session; nil when closed
+	conn *deadlineConn // its connection
 }
 
 func newSMTPTransport(o SMTPOptions, log *slog.Logger) (*smtpTransport, error) {
@@ -81,6 +83,12 @@ func (t *smtpTransport) newClient() (*gomail.Client, error) {
 		gomail.WithTimeout(max(o.DialTimeout, o.SendTimeout)),
 		gomail.WithTLSConfig(t.tlsCfg),
 		gomail.WithDialContextFunc(t.dialContext),
+		// A mail on a reused session is MAIL, RCPT, DATA and the content:
+		// no NOOP before it (a closed session shows at MAIL FROM, and is
+		// dialled again, see isStale) and no RSET after a delivered mail
+		// (the transaction is over). RSET follows errors only (recover).
+		gomail.WithoutNoop(),
+		gomail.WithoutRset(),
 	}
 	switch o.TLS {
 	case TLSMandatory:
@@ -106,7 +114,7 @@ func (t *smtpTransport) newClient() (*gomail.Client, error) {
 }
 
 // Send delivers msg on a pooled session. An error after the server's final
-// reply to DATA accepted the mail (a failing RSET, a dropped connection)
+// reply to DATA accepted the mail (a dropped connection, a failing QUIT)
 // counts as sent: resending would make a duplicate.
 func (t *smtpTransport) Send(ctx context.Context, msg *gomail.Msg) error {
 	s, err := t.acquire(ctx)
@@ -115,27 +123,28 @@ func (t *smtpTransport) Send(ctx context.Context, msg *gomail.Msg) error {
 	}
 	defer func() { t.slots <- s }()
 
+	dl := deadline(ctx, t.opts.SendTimeout) // one budget, even when dialling again
 	for attempt := 0; ; attempt++ {
-		reused := s.conn != nil
+		reused := s.c != nil
 		if !reused {
 			if err := t.dial(ctx, s); err != nil {
 				return classifyDial(err)
 			}
 		}
 
-		err := t.sendOn(ctx, s, msg)
+		err := t.sendOn(ctx, s, msg, dl)
 		switch {
 		case err == nil:
 			if t.opts.ConnectPerMail {
-				t.hangup(s)
+				t.quit(s)
 			}
 			return nil
 		case msg.IsDelivered():
 			t.log.Debug("mail accepted, session failed after it", slog.String("error", err.Error()))
 			t.hangup(s)
 			return nil
-		case reused && attempt == 0 && isConnCheck(err):
-			// Dropped while idle; nothing was sent on it.
+		case reused && attempt == 0 && isStale(err):
+			// The server closed the idle session; nothing was sent on it.
 			t.hangup(s)
 			continue
 		}
@@ -158,11 +167,11 @@ func (t *smtpTransport) acquire(ctx context.Context) (*slot, error) {
 	}
 }
 
-func (t *smtpTransport) sendOn(ctx context.Context, s *slot, msg *gomail.Msg) error {
-	s.conn.setLimit(deadline(ctx, t.opts.SendTimeout))
+func (t *smtpTransport) sendOn(ctx context.Context, s *slot, msg *gomail.Msg, dl time.Time) error {
+	s.conn.setLimit(dl)
 	stop := context.AfterFunc(ctx, s.conn.abort)
 	defer stop()
-	return s.gm.Send(msg)
+	return s.gm.SendWithSMTPClient(s.c, msg)
 }
 
 // recover makes a session usable after a rejected mail, or closes it.
@@ -173,7 +182,7 @@ func (t *smtpTransport) recover(s *slot, err error) {
 		return
 	}
 	s.conn.setLimit(time.Now().Add(min(quitTimeout, t.opts.SendTimeout)))
-	if rerr := s.gm.Reset(); rerr != nil {
+	if rerr := s.c.Reset(); rerr != nil {
 		t.hangup(s)
 	}
 }
@@ -190,7 +199,7 @@ func (t *smtpTransport) dial(ctx context.Context, s *slot) error {
 	dctx = context.WithValue(dctx, dialHolderKey{}, h)
 	stop := context.AfterFunc(dctx, h.abort)
 
-	err := s.gm.DialWithContext(dctx)
+	c, err := s.gm.DialToSMTPClientWithContext(dctx)
 	if !stop() && err == nil {
 		err = fmt.Errorf("dial: %w", context.DeadlineExceeded)
 	}
@@ -208,19 +217,29 @@ func (t *smtpTransport) dial(ctx context.Context, s *slot) error {
 		return err
 	}
 	t.dials.Add(1)
-	s.conn = conn
+	s.c, s.conn = c, conn
 	return nil
 }
 
-// hangup ends a session: QUIT if the server still answers, then close.
-func (t *smtpTransport) hangup(s *slot) {
+// quit ends a healthy session politely: QUIT, then close.
+func (t *smtpTransport) quit(s *slot) {
 	if s.conn == nil {
 		return
 	}
 	s.conn.setLimit(time.Now().Add(quitTimeout))
-	_ = s.gm.Close()
+	_ = s.c.Quit()
+	t.hangup(s)
+}
+
+// hangup closes a session whose state is unknown (a timeout, a reset, a
+// 421) without a word: a QUIT would only wait for a server that is not
+// listening.
+func (t *smtpTransport) hangup(s *slot) {
+	if s.conn == nil {
+		return
+	}
 	_ = s.conn.Close()
-	s.conn = nil
+	s.c, s.conn = nil, nil
 }
 
 // dialContext is go-mail's dialer: it wraps the connection so our
@@ -252,14 +271,26 @@ func (t *smtpTransport) Close() error {
 	}
 	close(t.done)
 	for range cap(t.slots) {
-		t.hangup(<-t.slots)
+		t.quit(<-t.slots)
 	}
 	return nil
 }
 
-func isConnCheck(err error) bool {
+// isStale reports whether a reused session turned out closed before the
+// mail began: MAIL FROM met a closed connection or the server's parting
+// 421. Nothing of the mail was sent, so dialling again is safe.
+func isStale(err error) bool {
 	var se *gomail.SendError
-	return errors.As(err, &se) && se.Reason == gomail.ErrConnCheck
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrConnCheck:
+		return true
+	case gomail.ErrSMTPMailFrom:
+		return se.ErrorCode() == 0 || se.ErrorCode() == 421
+	}
+	return false
 }
 
 // deadline is now+d, or ctx's deadline when that comes first.

@@ -148,7 +148,7 @@ func (s *Server) Sessions() int {
 	return s.sessions
 }
 
-// Accepted returns how many mails got the final 250.
+// Accepted returns how many mails got (or were about to get) the final 250.
 func (s *Server) Accepted() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -454,8 +454,12 @@ func (ss *session) data(a Action) error {
 	from, rcpt := ss.from, ss.rcpt
 	ss.mail, ss.rcpt, ss.from = false, nil, ""
 
-	ok, err = ss.answer(ss.decide(DataEnd, strconv.Itoa(len(body))), "250 2.0.0 queued")
-	if ok && err == nil {
+	a = ss.decide(DataEnd, strconv.Itoa(len(body)))
+	final := a.Reply
+	if final == "" && !a.Drop && !a.Stall {
+		final = "250 2.0.0 queued"
+	}
+	if strings.HasPrefix(final, "250") {
 		ss.srv.mu.Lock()
 		ss.srv.accepted++
 		if ss.srv.opts.KeepMessages {
@@ -463,6 +467,7 @@ func (ss *session) data(a Action) error {
 		}
 		ss.srv.mu.Unlock()
 	}
+	_, err = ss.answer(a, "250 2.0.0 queued")
 	return err
 }
 
