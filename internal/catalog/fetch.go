@@ -29,6 +29,9 @@ var (
 // IsTransientFetch reports whether a fetch error may go away on retry: a
 // timeout, a cut connection, a 5xx, 408 or 429.
 func IsTransientFetch(err error) bool {
+	if errors.Is(err, ErrFeedSource) || errors.Is(err, ErrFeedTooLarge) {
+		return false
+	}
 	if errors.Is(err, ErrFeedTimeout) || errors.Is(err, ErrFeedTruncated) {
 		return true
 	}
@@ -36,8 +39,8 @@ func IsTransientFetch(err error) bool {
 	if errors.As(err, &se) {
 		return se.Code >= 500 || se.Code == http.StatusRequestTimeout || se.Code == http.StatusTooManyRequests
 	}
-	var ne net.Error
-	return errors.As(err, &ne) // dial errors, resets
+	var oe *net.OpError
+	return errors.As(err, &oe) // refused, reset, DNS hiccups
 }
 
 // StatusError is an HTTP answer other than 200 or 304.
