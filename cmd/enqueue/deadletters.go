@@ -20,6 +20,7 @@ import (
 const deadUsage = `dead list   [--queues Q1,Q2] [--type TYPE|FAMILY:] [--limit N] [--summary]
   dead run    [--queues Q1,Q2] (--id ID | --type TYPE|FAMILY: | --all)
   dead delete [--queues Q1,Q2] (--id ID | --type TYPE|FAMILY: | --all)
+  dead purge  [--queues Q1,Q2] [--max-size N] [--max-age DURATION]
   dead check  [--warn-ratio 0.8]`
 
 func init() {
@@ -74,6 +75,7 @@ func deadLetterCommand(args []string, insp *asynq.Inspector, out io.Writer) erro
 	var limit int
 	var all, summary bool
 	var warnRatio float64
+	var limits deadletter.Limits
 	fs.StringVar(&queues, "queues", "", "comma-separated queues (default: all)")
 	fs.StringVar(&queues, "queue", "", "same as --queues")
 	fs.StringVar(&typ, "type", "", "task type, or a family ending in ':' (mail:)")
@@ -82,6 +84,8 @@ func deadLetterCommand(args []string, insp *asynq.Inspector, out io.Writer) erro
 	fs.BoolVar(&all, "all", false, "every archived task of the queues")
 	fs.BoolVar(&summary, "summary", false, "list counts by queue and type instead of tasks")
 	fs.Float64Var(&warnRatio, "warn-ratio", deadletter.DefaultWarnRatio, "share of the 10,000-task limit to warn at")
+	fs.IntVar(&limits.MaxSize, "max-size", 0, "purge: keep at most this many archived tasks per queue")
+	fs.DurationVar(&limits.MaxAge, "max-age", 0, "purge: delete archived tasks that failed longer ago than this")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
@@ -103,10 +107,12 @@ func deadLetterCommand(args []string, insp *asynq.Inspector, out io.Writer) erro
 		return deadList(insp, f, summary, out)
 	case "run", "delete":
 		return deadAct(insp, verb, f, id, all, out)
+	case "purge":
+		return deadPurge(insp, f.Queues, limits, out)
 	case "check":
 		return deadCheck(insp, warnRatio, out)
 	default:
-		return usagef("unknown subcommand %q: want list, run, delete or check", verb)
+		return usagef("unknown subcommand %q: want list, run, delete, purge or check", verb)
 	}
 }
 
@@ -171,8 +177,22 @@ func deadAct(insp *asynq.Inspector, verb string, f deadletter.Filter, id string,
 	return err
 }
 
+func deadPurge(insp *asynq.Inspector, queues []string, limits deadletter.Limits, out io.Writer) error {
+	if limits.MaxSize <= 0 && limits.MaxAge <= 0 {
+		return usagef("dead purge: give --max-size, --max-age or both")
+	}
+	deleted, err := deadletter.Purge(insp, queues, limits, time.Now())
+	total := 0
+	for q, n := range deleted {
+		fmt.Fprintf(out, "%s: deleted %d archived tasks\n", q, n)
+		total += n
+	}
+	fmt.Fprintf(out, "deleted %d archived tasks in all\n", total)
+	return err
+}
+
 func deadCheck(insp *asynq.Inspector, warnRatio float64, out io.Writer) error {
-	fills, err := deadletter.NewChecker(insp, nil, warnRatio).Check()
+	fills, err := deadletter.NewChecker(insp, deadletter.CheckerOptions{WarnRatio: warnRatio}).Check()
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "QUEUE\tARCHIVED\tOF LIMIT\t")
 	for _, f := range fills {

@@ -83,12 +83,16 @@ func TestDeadLetterCommand(t *testing.T) {
 	require.Zero(t, qi.Archived)
 	require.Equal(t, 2, qi.Pending)
 
+	out, err = dead("purge", "--queues", queue, "--max-size", "1")
+	require.NoError(t, err)
+	require.Contains(t, out, "deleted 0 archived tasks in all")
+
 	out, err = dead("check")
 	require.NoError(t, err)
 	require.Contains(t, out, queue)
 
 	for _, bad := range [][]string{
-		{}, {"list", "extra"}, {"run", "--queues", queue}, {"run", "--all", "--type", "mail:send"}, {"purge"},
+		{}, {"list", "extra"}, {"run", "--queues", queue}, {"run", "--all", "--type", "mail:send"}, {"purge"}, {"wipe"},
 	} {
 		_, err := dead(bad...)
 		var ue usageError

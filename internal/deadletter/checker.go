@@ -28,25 +28,37 @@ type Fill struct {
 	Near bool
 }
 
-// Checker warns before an archive reaches asynq's limit.
+// CheckerOptions configure a Checker.
+type CheckerOptions struct {
+	// Logger receives the warnings. Default: discard.
+	Logger *slog.Logger
+	// WarnRatio is the share of asynq's archive limit to warn at.
+	// Default: 0.8.
+	WarnRatio float64
+	// Limits, when set, are enforced by Run before each check.
+	Limits Limits
+}
+
+// Checker warns before an archive reaches asynq's limit and, with Limits,
+// keeps archives within them.
 type Checker struct {
-	insp      *asynq.Inspector
-	log       *slog.Logger
-	warnRatio float64
+	insp *asynq.Inspector
+	log  *slog.Logger
+	opts CheckerOptions
 	// near remembers which queues were near the limit, so the warning is
 	// logged when a queue gets there, not at every check.
 	near map[string]bool
 }
 
-// NewChecker returns a Checker; warnRatio <= 0 means DefaultWarnRatio.
-func NewChecker(insp *asynq.Inspector, logger *slog.Logger, warnRatio float64) *Checker {
-	if warnRatio <= 0 {
-		warnRatio = DefaultWarnRatio
+// NewChecker returns a Checker over insp.
+func NewChecker(insp *asynq.Inspector, opts CheckerOptions) *Checker {
+	if opts.WarnRatio <= 0 {
+		opts.WarnRatio = DefaultWarnRatio
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Checker{insp: insp, log: logger, warnRatio: warnRatio, near: map[string]bool{}}
+	return &Checker{insp: insp, log: opts.Logger, opts: opts, near: map[string]bool{}}
 }
 
 // Check reads every queue's archive size, sets shopq_queue_archive_near_limit
@@ -65,7 +77,7 @@ func (c *Checker) Check() ([]Fill, error) {
 			return fills, fmt.Errorf("queue %s: %w", q, err)
 		}
 		ratio := float64(info.Archived) / metrics.AsynqArchiveLimit
-		f := Fill{Queue: q, Archived: info.Archived, Ratio: ratio, Near: ratio >= c.warnRatio}
+		f := Fill{Queue: q, Archived: info.Archived, Ratio: ratio, Near: ratio >= c.opts.WarnRatio}
 		fills = append(fills, f)
 		c.report(f)
 	}
@@ -99,6 +111,7 @@ func (c *Checker) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		c.purge()
 		if _, err := c.Check(); err != nil {
 			c.log.Warn("check archive sizes", slog.String("error", err.Error()))
 		}
@@ -107,5 +120,17 @@ func (c *Checker) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// purge enforces the configured limits, if any.
+func (c *Checker) purge() {
+	deleted, err := Purge(c.insp, nil, c.opts.Limits, time.Now())
+	for q, n := range deleted {
+		c.log.Info("archived tasks purged", slog.String("queue", q), slog.Int("deleted", n),
+			slog.Int("max_size", c.opts.Limits.MaxSize), slog.Duration("max_age", c.opts.Limits.MaxAge))
+	}
+	if err != nil {
+		c.log.Warn("purge archived tasks", slog.String("error", err.Error()))
 	}
 }

@@ -70,7 +70,7 @@ func (f Filter) queues(insp *asynq.Inspector) ([]string, error) {
 }
 
 // List returns the archived tasks the filter selects, queue by queue,
-// newest failure first within each queue.
+// oldest archived first within each queue (asynq's order).
 func List(insp *asynq.Inspector, f Filter) ([]Task, error) {
 	qs, err := f.queues(insp)
 	if err != nil {

@@ -187,7 +187,7 @@ func TestChecker(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	// 5 archived of 10,000 is 0.05%: past a warning ratio of 0.04%.
-	c := NewChecker(b.insp, logger, 0.0004)
+	c := NewChecker(b.insp, CheckerOptions{Logger: logger, WarnRatio: 0.0004})
 	fills, err := c.Check()
 	require.NoError(t, err)
 	byQueue := map[string]Fill{}
@@ -211,4 +211,38 @@ func TestChecker(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, 0.0, testutil.ToFloat64(metrics.ArchiveNearLimit.WithLabelValues(b.queue)), 0)
 	require.Contains(t, logs.String(), "archive back below its warning level")
+}
+
+func TestPurge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	before, err := List(b.insp, Filter{Queues: []string{b.queue}})
+	require.NoError(t, err)
+	require.Len(t, before, 5)
+
+	deleted, err := Purge(b.insp, []string{b.queue, b.other}, Limits{MaxSize: 2}, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, 3, deleted[b.queue])
+	require.Zero(t, deleted[b.other], "a queue within the limit keeps everything")
+	after, err := List(b.insp, Filter{Queues: []string{b.queue}})
+	require.NoError(t, err)
+	require.Equal(t, []string{before[3].ID, before[4].ID}, []string{after[0].ID, after[1].ID},
+		"the two most recently archived tasks are kept")
+
+	// Nothing failed more than an hour ago yet; two hours on, all have.
+	deleted, err = Purge(b.insp, []string{b.queue, b.other}, Limits{MaxAge: time.Hour}, time.Now())
+	require.NoError(t, err)
+	require.Zero(t, deleted[b.queue])
+	deleted, err = Purge(b.insp, []string{b.queue, b.other}, Limits{MaxAge: time.Hour}, time.Now().Add(2*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 2, deleted[b.queue])
+	require.Equal(t, 1, deleted[b.other])
+	require.Zero(t, b.archived(t, b.queue))
+
+	// Deleted tasks leave no hash behind.
+	for _, ti := range before {
+		_, err := b.insp.GetTaskInfo(b.queue, ti.ID)
+		require.ErrorIs(t, err, asynq.ErrTaskNotFound)
+	}
 }
