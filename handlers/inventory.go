@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -188,7 +189,8 @@ func enqueueMail(ctx context.Context, d Deps, p tasks.MailSendPayload) error {
 	t, err := tasks.NewMailSendTask(p)
 	if err != nil {
 		if d.Logger != nil {
-			d.Logger.WarnContext(ctx, "mail not enqueued: invalid", "template", p.Template, "error", err)
+			d.Logger.WarnContext(ctx, "mail not enqueued: invalid",
+				slog.String("template", p.Template), slog.Any("error", err))
 		}
 		return nil
 	}
@@ -241,9 +243,10 @@ func (h *Inventory) HandleReconcile(ctx context.Context, t *asynq.Task) error {
 		res.Drifted = append(res.Drifted, d.SKU)
 		metrics.StockDrift.Inc()
 		if h.d.Logger != nil {
-			h.d.Logger.WarnContext(ctx, "stock drift", "sku", d.SKU, "on_hand", d.OnHand,
-				"ledger_on_hand", d.LedgerOnHand, "reserved", d.Reserved,
-				"ledger_reserved", d.LedgerReserved, "held", d.Held)
+			h.d.Logger.WarnContext(ctx, "stock drift", slog.String("sku", d.SKU),
+				slog.Int64("on_hand", d.OnHand), slog.Int64("ledger_on_hand", d.LedgerOnHand),
+				slog.Int64("reserved", d.Reserved), slog.Int64("ledger_reserved", d.LedgerReserved),
+				slog.Int64("held", d.Held))
 		}
 	}
 	if p.SKU != "" {

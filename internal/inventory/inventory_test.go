@@ -2,7 +2,6 @@ package inventory_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -370,6 +369,6 @@ func TestOperationIDOfAnotherSKU(t *testing.T) {
 	_, err = b.inv.Reserve(ctx, "X", 1, "op-1")
 	require.NoError(t, err)
 	_, err = b.inv.Reserve(ctx, "Y", 1, "op-1")
-	require.True(t, errors.Is(err, inventory.ErrOperationConflict), "%v", err)
+	require.ErrorIs(t, err, inventory.ErrOperationConflict)
 	require.Equal(t, int64(0), level(t, b.inv, "Y").Reserved)
 }
