@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/textproto"
 	"regexp"
+	"strconv"
 	"strings"
 
 	gomail "github.com/wneessen/go-mail"
@@ -177,5 +178,13 @@ func sendReply(se *gomail.SendError) string {
 	if s == "" {
 		s = se.Reason.String()
 	}
-	return s
+	// Since Go 1.26 textproto.Error quotes the reply text: 550 "5.1.1 ...".
+	return quotedReply.ReplaceAllStringFunc(s, func(m string) string {
+		if u, err := strconv.Unquote(m[4:]); err == nil {
+			return m[:4] + u
+		}
+		return m
+	})
 }
+
+var quotedReply = regexp.MustCompile(`\b[2-5]\d\d "(?:[^"\\]|\\.)*"`)

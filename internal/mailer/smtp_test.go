@@ -87,6 +87,10 @@ func TestFailureClasses(t *testing.T) {
 			require.Equal(t, tc.class, me.Class, "%v", err)
 			require.Equal(t, tc.code, me.Code, "%v", err)
 			require.Contains(t, me.Reply, tc.inReply)
+			if tc.code != 0 {
+				require.True(t, strings.HasPrefix(me.Reply, fmt.Sprint(tc.code, " ")), "reply %q starts with its code", me.Reply)
+				require.NotContains(t, me.Reply, `"`, "the server's reply verbatim")
+			}
 			require.NotContains(t, err.Error(), "ada@example.test", "no recipient address in task errors")
 			require.Less(t, took, testDialTimeout+testSendTimeout+slack, "nothing hangs past its timeout")
 			require.Zero(t, srv.Accepted())
