@@ -94,6 +94,20 @@ func TestParseDaylightSaving(t *testing.T) {
 		})
 	}
 
+	// Hourly specs follow real hours: 23 runs on the spring day, 25 in fall.
+	hourly, err := Parse(entry("0 * * * *"))
+	require.NoError(t, err)
+	for day, want := range map[time.Time]int{
+		time.Date(2026, 3, 29, 0, 0, 0, 0, berlin):  23,
+		time.Date(2026, 10, 25, 0, 0, 0, 0, berlin): 25,
+	} {
+		n, end := 0, day.AddDate(0, 0, 1)
+		for next := hourly.Next(day.Add(-time.Second)); next.Before(end); next = hourly.Next(next) {
+			n++
+		}
+		require.Equal(t, want, n, day.Format(time.DateOnly))
+	}
+
 	// The two 02:30 runs on the fall-back day are distinct slots, one hour
 	// apart in real time, so both are claimed and enqueued.
 	s, err := Parse(entry("30 2 * * *"))

@@ -14,15 +14,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// runReplicas runs n schedulers on the real clock until stop is closed and
-// returns once all have stopped.
-func runReplicas(t *testing.T, b *testBundle, n int, loader Loader) (stop func()) {
+// runReplicas runs n schedulers on the real clock. stop ends them all and
+// returns once they have stopped; kill(i) ends replica i alone.
+func runReplicas(t *testing.T, b *testBundle, n int, loader Loader) (stop func(), kill func(i int)) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for range n {
+	cancels := make([]context.CancelFunc, n)
+	for i := range n {
 		s, err := New(Options{Loader: loader, Enqueuer: b.rec, Store: b.store, ReloadInterval: 200 * time.Millisecond})
 		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels[i] = cancel
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -32,13 +34,21 @@ func runReplicas(t *testing.T, b *testBundle, n int, loader Loader) (stop func()
 		}()
 	}
 	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	stop = func() {
+		once.Do(func() {
+			for _, c := range cancels {
+				c()
+			}
+			wg.Wait()
+		})
+	}
 	t.Cleanup(stop)
-	return stop
+	return stop, func(i int) { cancels[i]() }
 }
 
 // TestReplicasEnqueueEachSlotOnce runs three scheduler replicas for a minute
-// on an "@every 5s" entry: every slot is enqueued exactly once.
+// on an "@every 5s" entry, killing one halfway (scenario B07): every slot is
+// enqueued exactly once, with no gap.
 func TestReplicasEnqueueEachSlotOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a minute")
@@ -48,8 +58,10 @@ func TestReplicasEnqueueEachSlotOnce(t *testing.T) {
 	e := b.entry("every5s", "@every 5s")
 
 	start := time.Now()
-	stop := runReplicas(t, b, 3, static(e))
-	time.Sleep(61 * time.Second)
+	stop, kill := runReplicas(t, b, 3, static(e))
+	time.Sleep(31 * time.Second)
+	kill(0)
+	time.Sleep(30 * time.Second)
 	stop()
 	end := time.Now()
 
@@ -100,7 +112,7 @@ func TestArchivedRunKeepsFiring(t *testing.T) {
 	})))
 	t.Cleanup(srv.Shutdown)
 
-	stop := runReplicas(t, b, 1, static(e))
+	stop, _ := runReplicas(t, b, 1, static(e))
 	require.Eventually(t, func() bool {
 		archived, err := b.insp.ListArchivedTasks(b.queue)
 		return err == nil && len(archived) >= 4
@@ -127,7 +139,7 @@ func TestReloadAppliesEdits(t *testing.T) {
 	current.Store([]Entry{b.entry("reconcile", "@every 1s")})
 	loader := func(context.Context) ([]Entry, error) { return current.Load().([]Entry), nil }
 
-	stop := runReplicas(t, b, 2, loader)
+	stop, _ := runReplicas(t, b, 2, loader)
 	require.Eventually(t, func() bool { return countFor(b, "reconcile") >= 2 }, 10*time.Second, 50*time.Millisecond)
 
 	current.Store([]Entry{b.entry("reconcile", "@every 1s"), b.entry("flashsale", "@every 1s")})

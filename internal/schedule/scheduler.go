@@ -110,7 +110,9 @@ func New(opts Options) (*Scheduler, error) {
 	}, nil
 }
 
-// Run fires the entries' slots until ctx ends; it returns nil then.
+// Run fires the entries' slots until ctx ends; it returns nil then. Call it
+// once per Scheduler; run more Schedulers (in this or other processes) for
+// redundancy.
 func (s *Scheduler) Run(ctx context.Context) error {
 	now := s.opts.NowFunc()
 	s.reload(ctx, now, true)
@@ -145,7 +147,9 @@ func (s *Scheduler) nextWake(now, nextReload time.Time) time.Time {
 			wake = minTime(wake, now.Add(retryAfter))
 			continue
 		}
-		wake = minTime(wake, st.c.slots.Next(maxTime(st.cursor, now)))
+		if next := st.c.slots.Next(maxTime(st.cursor, now)); !next.IsZero() {
+			wake = minTime(wake, next)
+		}
 	}
 	return wake
 }
@@ -228,7 +232,9 @@ func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 	for _, st := range s.states {
 		st.cursor = maxTime(st.cursor, now.Add(-s.opts.CatchUp))
 		var due time.Time
-		for n := st.c.slots.Next(st.cursor); !n.After(now); n = st.c.slots.Next(n) {
+		// robfig returns the zero time for a spec that never matches
+		// ("0 0 30 2 *"); such an entry simply never fires.
+		for n := st.c.slots.Next(st.cursor); !n.IsZero() && !n.After(now); n = st.c.slots.Next(n) {
 			due = n
 		}
 		if due.IsZero() {

@@ -185,6 +185,17 @@ func TestMissedSlots(t *testing.T) {
 		require.Equal(t, map[string]int{slotID("flaky", base): 1}, got)
 	})
 
+	t.Run("NeverMatchingSpec", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		s := b.scheduler(t, static(b.entry("feb30", "0 0 30 2 *"), b.entry("hourly", "@hourly")), nil)
+		s.reload(ctx, base, true)
+		s.tick(ctx, base.Add(time.Hour))
+		got, _ := b.rec.snapshot()
+		require.Equal(t, map[string]int{slotID("hourly", base.Add(time.Hour)): 1}, got)
+		require.Equal(t, base.Add(2*time.Hour), s.nextWake(base.Add(time.Hour), base.Add(24*time.Hour)))
+	})
+
 	t.Run("ReplicasShareSlots", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
