@@ -17,7 +17,7 @@ const (
 var (
 	scheduleEnqueued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shopq_schedule_enqueued_total",
-		Help: "Scheduled tasks enqueued, by schedule (one per slot across all replicas).",
+		Help: "Scheduled tasks this process enqueued, by schedule; summed over replicas, one per slot.",
 	}, []string{"schedule"})
 
 	scheduleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
