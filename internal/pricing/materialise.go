@@ -151,23 +151,29 @@ func (p *Pricing) Materialise(ctx context.Context, skus []string, now time.Time,
 		if err != nil {
 			return out, err
 		}
-		pipe := p.st.RDB.Pipeline()
 		cmds := make([]*redis.Cmd, len(todo))
 		quotes := make([]Quote, len(todo))
+		found := 0
 		for i := range todo {
-			s := &snaps[i]
-			if !s.found {
-				continue
+			if snaps[i].found {
+				quotes[i] = Compute(&snaps[i].rec, snaps[i].terms, now)
+				found++
 			}
-			quotes[i] = Compute(&s.rec, s.terms, now)
-			q := quotes[i]
-			cmds[i] = casScript.Run(ctx, pipe, []string{p.priceKey(todo[i])},
-				s.rev, now.UnixMilli(), q.Amount, q.Currency, q.PromotionID())
 		}
-		if pipe.Len() == 0 {
+		if found == 0 {
 			break
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		err = p.execScripts(ctx, casScript, func(pipe redis.Pipeliner) {
+			for i := range todo {
+				if !snaps[i].found {
+					continue
+				}
+				q := quotes[i]
+				cmds[i] = casScript.EvalSha(ctx, pipe, []string{p.priceKey(todo[i])},
+					snaps[i].rev, now.UnixMilli(), q.Amount, q.Currency, q.PromotionID())
+			}
+		})
+		if err != nil {
 			return out, fmt.Errorf("materialise: %w", err)
 		}
 		var again []string

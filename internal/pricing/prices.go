@@ -77,11 +77,12 @@ type SKUVersion struct {
 // the store may also call it, but only after its update task was enqueued:
 // a noted version that never arrives holds back older updates of its SKU.
 func (p *Pricing) NoteVersions(ctx context.Context, vs []SKUVersion) error {
-	pipe := p.st.RDB.Pipeline()
-	for _, v := range vs {
-		noteScript.Run(ctx, pipe, []string{p.priceKey(v.SKU)}, padVersion(v.Version))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	err := p.execScripts(ctx, noteScript, func(pipe redis.Pipeliner) {
+		for _, v := range vs {
+			noteScript.EvalSha(ctx, pipe, []string{p.priceKey(v.SKU)}, padVersion(v.Version))
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("note versions: %w", err)
 	}
 	return nil
@@ -109,12 +110,13 @@ func (p *Pricing) ApplyBatch(ctx context.Context, us []tasks.PriceUpdatePayload,
 		return nil, err
 	}
 
-	pipe := p.st.RDB.Pipeline()
 	cmds := make([]*redis.Cmd, len(us))
-	for i := range us {
-		cmds[i] = applyScript.Run(ctx, pipe, []string{p.priceKey(us[i].SKU)}, applyArgs(&us[i], now)...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	err := p.execScripts(ctx, applyScript, func(pipe redis.Pipeliner) {
+		for i := range us {
+			cmds[i] = applyScript.EvalSha(ctx, pipe, []string{p.priceKey(us[i].SKU)}, applyArgs(&us[i], now)...)
+		}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("apply prices: %w", err)
 	}
 

@@ -29,8 +29,12 @@
 package pricing
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shopq/shopq/internal/store"
 )
@@ -131,3 +135,23 @@ func (p *Pricing) EventsKey() string { return p.st.Key("events") }
 // padVersion makes versions compare as strings in Lua, whose numbers are
 // doubles and would round versions above 2^53 (nanosecond timestamps).
 func padVersion(v int64) string { return fmt.Sprintf("%020d", v) }
+
+// execScripts runs a pipeline of one script's calls built by fill. Scripts
+// in a pipeline run as EVALSHA without go-redis's EVAL fallback, so on
+// NOSCRIPT (first use, or after a restart or SCRIPT FLUSH) the script is
+// loaded and the pipeline rebuilt and run again; nothing in it ran.
+func (p *Pricing) execScripts(ctx context.Context, s *redis.Script, fill func(pipe redis.Pipeliner)) error {
+	pipe := p.st.RDB.Pipeline()
+	fill(pipe)
+	_, err := pipe.Exec(ctx)
+	if err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return err
+	}
+	if err := s.Load(ctx, p.st.RDB).Err(); err != nil {
+		return err
+	}
+	pipe = p.st.RDB.Pipeline()
+	fill(pipe)
+	_, err = pipe.Exec(ctx)
+	return err
+}

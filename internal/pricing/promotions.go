@@ -317,11 +317,12 @@ func (p *Pricing) setTerms(ctx context.Context, id string, skus []string, termJS
 	if len(skus) == 0 {
 		return nil
 	}
-	pipe := p.st.RDB.Pipeline()
-	for _, sku := range skus {
-		termScript.Run(ctx, pipe, []string{p.termsKey(sku), p.priceKey(sku)}, termJSON, id)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	err := p.execScripts(ctx, termScript, func(pipe redis.Pipeliner) {
+		for _, sku := range skus {
+			termScript.EvalSha(ctx, pipe, []string{p.termsKey(sku), p.priceKey(sku)}, termJSON, id)
+		}
+	})
+	if err != nil {
 		return err
 	}
 	ms, err := p.Materialise(ctx, skus, now, reason)
