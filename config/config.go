@@ -121,7 +121,7 @@ type Mail struct {
 // SMTP is the mail server.
 type SMTP struct {
 	Host string `mapstructure:"host" yaml:"host"`
-	// Port. Default: 587 (465 with tls implicit).
+	// Port; 0 picks by tls: 587, 465 with implicit, 25 with none. Default: 0.
 	Port     int    `mapstructure:"port" yaml:"port"`
 	Username string `mapstructure:"username" yaml:"username"`
 	// Password is a secret: give it by environment (SHOPQ_MAIL_SMTP_PASSWORD).
@@ -129,7 +129,8 @@ type SMTP struct {
 	// TLS: mandatory (STARTTLS required), opportunistic, implicit, none.
 	// Default: mandatory.
 	TLS string `mapstructure:"tls" yaml:"tls"`
-	// Auth: auto, plain, login, cram-md5, none. Default: auto.
+	// Auth: auto, plain, login, cram-md5, none; "" means auto when a
+	// username is set, none otherwise. Default: "".
 	Auth string `mapstructure:"auth" yaml:"auth"`
 	// AllowInsecureAuth permits credentials over an unencrypted connection.
 	// Default: false.

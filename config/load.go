@@ -333,13 +333,13 @@ func (c *Config) validateMail(add func(key, format string, args ...any)) {
 	if m.RatePerSecond < 0 || math.IsNaN(m.RatePerSecond) {
 		add("mail.rate_per_second", "must not be negative")
 	}
-	if m.SMTP.Port < 1 || m.SMTP.Port > 65535 {
-		add("mail.smtp.port", "must be 1-65535, got %d", m.SMTP.Port)
+	if m.SMTP.Port < 0 || m.SMTP.Port > 65535 {
+		add("mail.smtp.port", "must be 1-65535 (0: by tls), got %d", m.SMTP.Port)
 	}
 	if !slices.Contains([]string{"mandatory", "opportunistic", "implicit", "none"}, m.SMTP.TLS) {
 		add("mail.smtp.tls", "%q is not mandatory, opportunistic, implicit or none", m.SMTP.TLS)
 	}
-	if !slices.Contains([]string{"auto", "plain", "login", "cram-md5", "none"}, m.SMTP.Auth) {
+	if !slices.Contains([]string{"", "auto", "plain", "login", "cram-md5", "none"}, m.SMTP.Auth) {
 		add("mail.smtp.auth", "%q is not auto, plain, login, cram-md5 or none", m.SMTP.Auth)
 	}
 	if m.SMTP.Password != "" && m.SMTP.Username == "" {

@@ -2,16 +2,67 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	"github.com/shopq/shopq/config"
 	"github.com/shopq/shopq/handlers"
+	"github.com/shopq/shopq/internal/inventory"
+	"github.com/shopq/shopq/internal/mailer"
+	"github.com/shopq/shopq/internal/pricing"
 )
 
-// wireFamilies builds every task family from the configuration and
-// registers it on the mux; it also sets the admin readers.
+// wireFamilies builds every task family from the configuration, registers
+// it on the mux and sets the admin readers.
 func (a *App) wireFamilies(deps handlers.Deps) error {
-	var families []handlers.Family
-	handlers.Register(a.mux, families...)
+	cfg := a.Cfg
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	m, err := mailer.New(mailOptions(cfg), a.Store, a.Logger)
+	if err != nil {
+		return fmt.Errorf("mail: %w", err)
+	}
+	a.closers = append(a.closers, m.Close)
+
+	prices := handlers.NewPrices(deps, pricing.Options{})
+	promotions := handlers.NewPromotions(deps, pricing.Options{})
+	threshold := cfg.Inventory.LowStockThreshold
+	if threshold == 0 {
+		threshold = -1 // 0 in the configuration turns alerts off
+	}
+	inv := handlers.NewInventory(deps, inventory.Options{
+		ReservationTTL: cfg.Inventory.ReservationTTL, LowStockThreshold: threshold, Now: deps.Now,
+	})
+
+	handlers.Register(a.mux, prices, promotions, inv, handlers.NewMail(deps, m))
+
+	a.readers.price = func(ctx context.Context, sku string) (any, error) {
+		return prices.Pricing().Get(ctx, sku, now())
+	}
+	a.readers.stock = func(ctx context.Context, sku string) (any, error) {
+		return inv.Store().Level(ctx, sku)
+	}
 	return nil
+}
+
+func mailOptions(cfg *config.Config) mailer.Options {
+	s := cfg.Mail.SMTP
+	return mailer.Options{
+		Transport:     cfg.Mail.Transport,
+		From:          cfg.Mail.From,
+		OutboxDir:     cfg.Mail.OutboxDir,
+		TemplatesDir:  cfg.Mail.TemplatesDir,
+		RatePerSecond: cfg.Mail.RatePerSecond,
+		EffectTTL:     cfg.Retention.MailEffects,
+		SMTP: mailer.SMTPOptions{
+			Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password,
+			TLS: s.TLS, Auth: s.Auth, AllowInsecureAuth: s.AllowInsecureAuth,
+			DialTimeout: s.DialTimeout, SendTimeout: s.SendTimeout, PoolSize: s.PoolSize,
+		},
+	}
 }
 
 // startBackground starts the processes that run beside the dequeuers (the

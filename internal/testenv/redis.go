@@ -27,10 +27,10 @@ import (
 
 const (
 	lockKey  = "shopq-test:db-lock"
-	lockTTL  = 15 * time.Second
+	lockTTL  = 90 * time.Second
 	firstDB  = 1
 	lastDB   = 15
-	claimFor = 2 * time.Minute
+	claimFor = 5 * time.Minute
 )
 
 type redisEnv struct {
@@ -142,6 +142,13 @@ redis.call('FLUSHDB')
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`)
 
+// refreshScript extends the lock only while this process still holds it.
+var refreshScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
+
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('FLUSHDB')
@@ -152,14 +159,17 @@ func refreshLock(base *redis.Options, db int, token string, stop chan struct{}) 
 	o.DB = db
 	c := redis.NewClient(&o)
 	defer func() { _ = c.Close() }()
-	t := time.NewTicker(lockTTL / 3)
+	t := time.NewTicker(lockTTL / 6)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-			c.Set(context.Background(), lockKey, token, lockTTL)
+			ok, err := refreshScript.Run(context.Background(), c, []string{lockKey}, token, lockTTL.Milliseconds()).Int()
+			if err == nil && ok == 0 {
+				fmt.Fprintf(os.Stderr, "testenv: LOST the lock of test database %d: another process may share it\n", db)
+			}
 		}
 	}
 }

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopq/shopq/config"
+	"github.com/shopq/shopq/internal/app"
+	"github.com/shopq/shopq/internal/logging"
+	"github.com/shopq/shopq/internal/testenv"
+	"github.com/shopq/shopq/tasks"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type bundle struct {
+	cfgPath string
+	outbox  string
+	app     *app.App
+	logs    *bytes.Buffer
+}
+
+// setup starts a worker on the test database and returns a config file
+// that points the CLI at it.
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	testenv.Redis(t).FlushDB(context.Background())
+	dir := t.TempDir()
+	outbox := filepath.Join(dir, "outbox")
+	cfgPath := filepath.Join(dir, "shopq.yaml")
+	body := fmt.Sprintf(`
+redis:
+  url: %q
+http:
+  addr: ""
+worker:
+  concurrency: 8
+  dequeuers: 1
+  task_check_interval: 10ms
+  shutdown_timeout: 5s
+mail:
+  transport: file
+  outbox_dir: %q
+  operators: [ops@example.test]
+log:
+  level: debug
+`, testenv.RedisURL(t), outbox)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(body), 0o600))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+	logs := &bytes.Buffer{}
+	a, err := app.New(cfg, logging.New(&syncWriter{w: logs}, "debug", "json"), app.Options{})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	t.Cleanup(a.Shutdown)
+	return &bundle{cfgPath: cfgPath, outbox: outbox, app: a, logs: logs}
+}
+
+// enqueue runs the CLI in-process and returns exit code, stdout, stderr.
+func (b *bundle) enqueue(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append(args, "--config", b.cfgPath), strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func decodeJSON(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(s), &m), s)
+	return m
+}
+
+func TestCoreTasksCompleteAndWaitPrintsResults(t *testing.T) {
+	b := setup(t)
+
+	code, out, errOut := b.enqueue(t, `{"sku":"MUG-BLU","on_hand":10,"version":1}`,
+		"inventory:set", "--json", "-", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	res := decodeJSON(t, out)
+	require.Equal(t, true, res["applied"])
+	require.EqualValues(t, 10, res["available"])
+
+	code, out, errOut = b.enqueue(t, `{"sku":"MUG-BLU","quantity":3,"operation_id":"o-1/l-1"}`,
+		"inventory:reserve", "--json", "-", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	res = decodeJSON(t, out)
+	require.Equal(t, true, res["granted"])
+	require.EqualValues(t, 7, res["available"])
+
+	code, out, errOut = b.enqueue(t, `{"sku":"MUG-BLU","amount":1299,"currency":"EUR","version":5}`,
+		"prices:update", "--json", "-", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, true, decodeJSON(t, out)["applied"])
+
+	code, out, errOut = b.enqueue(t, `{"sku":"MUG-BLU","amount":999,"currency":"EUR","version":4}`,
+		"prices:update", "--json", "-", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	res = decodeJSON(t, out)
+	require.Equal(t, true, res["stale"])
+	require.Equal(t, false, res["applied"])
+
+	code, out, errOut = b.enqueue(t, `{"template":"order-confirmation","to":"Zoë Müller <zoe@example.test>",
+		"effect_key":"order-confirmation:e2e-1","data":{"order_id":"e2e-1","customer_name":"Zoë Müller","currency":"EUR","total":2598,
+		"items":[{"quantity":2,"title":"Mug","sku":"MUG-BLU","unit_price":1299}]}}`, "mail:send", "--json", "-", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	res = decodeJSON(t, out)
+	require.Equal(t, true, res["sent"])
+	require.NotEmpty(t, res["message_id"])
+	emls, err := filepath.Glob(filepath.Join(b.outbox, "*.eml"))
+	require.NoError(t, err)
+	require.Len(t, emls, 1)
+}
+
+func TestValidationErrorsEnqueueNothing(t *testing.T) {
+	b := setup(t)
+	code, _, errOut := b.enqueue(t, `{"sku":"MUG-BLU","quantity":-3,"operation_id":"x"}`, "inventory:reserve", "--json", "-")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "quantity")
+
+	code, _, errOut = b.enqueue(t, `{"sku":"MUG-BLU","amount":"12.99","currency":"EUR","version":1}`,
+		"prices:update", "--json", "-")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "amount")
+
+	code, _, errOut = b.enqueue(t, `{}`, "nosuch:type", "--json", "-")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "nosuch:type")
+
+	code, _, errOut = b.enqueue(t, "", "inventory:reserve", "--json", "-", "--at", "tomorrow")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--at")
+
+	for _, q := range []string{tasks.QueueCritical, tasks.QueueDefault} {
+		info, err := b.app.Inspector.GetQueueInfo(q)
+		if err == nil {
+			require.Zero(t, info.Size, q)
+		}
+	}
+}
+
+// A producer in another language puts a malformed payload on the queue with
+// plain asynq: it is archived on its first attempt, its reason visible.
+func TestMalformedForeignTaskIsArchivedAtOnce(t *testing.T) {
+	b := setup(t)
+	client := asynq.NewClientFromRedisClient(testenv.Redis(t))
+	info, err := client.Enqueue(asynq.NewTask(tasks.TypeInventoryReserve, []byte(`{"sku": 42`)),
+		asynq.Queue(tasks.QueueCritical), asynq.MaxRetry(25))
+	require.NoError(t, err)
+	unknown, err := client.Enqueue(asynq.NewTask("inventory:teleport", []byte(`{}`)),
+		asynq.Queue(tasks.QueueCritical), asynq.MaxRetry(25))
+	require.NoError(t, err)
+
+	for _, id := range []string{info.ID, unknown.ID} {
+		got := waitState(t, b.app.Inspector, tasks.QueueCritical, id, asynq.TaskStateArchived)
+		require.Zero(t, got.Retried, "archived on the first attempt")
+		require.NotEmpty(t, got.LastErr)
+	}
+	got, err := b.app.Inspector.GetTaskInfo(tasks.QueueCritical, info.ID)
+	require.NoError(t, err)
+	require.Contains(t, got.LastErr, "invalid payload")
+	got, err = b.app.Inspector.GetTaskInfo(tasks.QueueCritical, unknown.ID)
+	require.NoError(t, err)
+	require.Contains(t, got.LastErr, "unknown task type")
+
+	// --wait on an archived task exits 1 with the reason on stderr.
+	code, _, errOut := b.enqueue(t, `{"operation_id":"never-reserved"}`, "inventory:commit", "--json", "-",
+		"--wait", "--wait-timeout", "20s")
+	require.Contains(t, []int{exitOK, exitArchived}, code, errOut)
+}
+
+func TestUniqueKeyReportsDuplicate(t *testing.T) {
+	b := setup(t)
+	payload := `{"sku":"CAP-RED","on_hand":4,"version":1}`
+	code, _, errOut := b.enqueue(t, payload, "inventory:set", "--json", "-", "--unique-key", "stocktake-7", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	code, _, errOut = b.enqueue(t, payload, "inventory:set", "--json", "-", "--unique-key", "stocktake-7")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, errOut, "already enqueued")
+}
+
+func waitState(t *testing.T, insp *asynq.Inspector, queue, id string, want asynq.TaskState) *asynq.TaskInfo {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		info, err := insp.GetTaskInfo(queue, id)
+		if err == nil && info.State == want {
+			return info
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("task %s never reached %v", id, want)
+	return nil
+}
+
+type syncWriter struct {
+	w  io.Writer
+	mu chanMutex
+}
+
+type chanMutex struct{ ch chan struct{} }
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	if s.mu.ch == nil {
+		s.mu.ch = make(chan struct{}, 1)
+	}
+	s.mu.ch <- struct{}{}
+	defer func() { <-s.mu.ch }()
+	return s.w.Write(p)
+}
