@@ -136,16 +136,34 @@ func ParseWindowTime(v, zone string, end bool) (time.Time, error) {
 	}
 	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"} {
 		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
-			return t.UTC(), nil
+			return firstOccurrence(t).UTC(), nil
 		}
 	}
 	if t, err := time.ParseInLocation("2006-01-02", v, loc); err == nil {
 		if end {
 			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
 		}
-		return t.UTC(), nil
+		return firstOccurrence(t).UTC(), nil
 	}
 	return time.Time{}, badTimeError(v)
+}
+
+// firstOccurrence resolves a local time that happens twice (the hour
+// repeated when daylight saving time ends) to its first instant, so a
+// window 02:00-04:00 on the night summer time ends lasts three real hours;
+// Go's time.Date picks the second. A local time skipped when daylight saving
+// time starts is read as Go reads it: 02:30 becomes 03:30 summer time.
+func firstOccurrence(t time.Time) time.Time {
+	_, off := t.Zone()
+	_, before := t.Add(-12 * time.Hour).Zone()
+	if before <= off {
+		return t
+	}
+	alt := t.Add(-time.Duration(before-off) * time.Second)
+	if alt.Format("2006-01-02T15:04:05") == t.Format("2006-01-02T15:04:05") {
+		return alt
+	}
+	return t
 }
 
 type badTimeError string

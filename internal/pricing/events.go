@@ -12,6 +12,10 @@ import (
 // Event is one change of a SKU's effective price, as published on the
 // events stream (fields named as the JSON tags).
 //
+// Seq numbers the changes of one SKU. Workers publish concurrently, so two
+// changes of one SKU may reach the stream out of order: a consumer applies
+// an event only when its Seq is above the last one it applied for the SKU.
+//
 // Note: the event is published after the new price is stored. A worker that
 // dies in between loses that event (the price itself is right); consumers
 // that must not miss a change re-read GET /api/v1/prices/{sku}.
@@ -29,7 +33,8 @@ type Event struct {
 	Source    string `json:"source"`
 	Promotion string `json:"promotion,omitempty"`
 	// At is the instant the price was computed for (Unix ms).
-	At int64 `json:"at"`
+	At  int64 `json:"at"`
+	Seq int64 `json:"seq"`
 }
 
 func newEvent(r *Record, q Quote, old, oldCur, reason string, now time.Time) Event {
@@ -46,7 +51,7 @@ func newEvent(r *Record, q Quote, old, oldCur, reason string, now time.Time) Eve
 func (e *Event) values() map[string]any {
 	v := map[string]any{
 		"sku": e.SKU, "old": e.Old, "new": e.New, "currency": e.Currency, "reason": e.Reason,
-		"version": e.Version, "source": e.Source, "at": e.At,
+		"version": e.Version, "source": e.Source, "at": e.At, "seq": e.Seq,
 	}
 	if e.OldCurrency != "" {
 		v["old_currency"] = e.OldCurrency
@@ -83,7 +88,7 @@ func ParseEvent(m redis.XMessage) (Event, error) {
 		Reason: str("reason"), Source: str("source"), Promotion: str("promotion"),
 	}
 	var err error
-	for k, dst := range map[string]*int64{"new": &e.New, "version": &e.Version, "at": &e.At} {
+	for k, dst := range map[string]*int64{"new": &e.New, "version": &e.Version, "at": &e.At, "seq": &e.Seq} {
 		if *dst, err = strconv.ParseInt(str(k), 10, 64); err != nil {
 			return e, fmt.Errorf("event %s: field %s: %w", m.ID, k, err)
 		}

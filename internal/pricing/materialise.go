@@ -22,7 +22,7 @@ type Materialised struct {
 // casScript stores a materialised effective price when the SKU's data did
 // not change since it was read (rev) and no later clock already stored one.
 // KEYS[1] price hash; ARGV: rev, now ms, amount, currency, promotion id.
-// Returns {status, old amount, old currency}.
+// Returns {status, old amount, old currency, change sequence number}.
 var casScript = redis.NewScript(`
 local h = KEYS[1]
 if redis.call('HEXISTS', h, 'cur') == 0 then return {'gone'} end
@@ -39,7 +39,8 @@ if old == ARGV[3] and oldcur == ARGV[4] then
   return {'same', old, oldcur}
 end
 redis.call('HSET', h, 'eff', ARGV[3], 'effcur', ARGV[4], 'effpromo', ARGV[5])
-return {'changed', old, oldcur}`)
+local seq = redis.call('HINCRBY', h, 'effseq', 1)
+return {'changed', old, oldcur, seq}`)
 
 // maxCASAttempts bounds re-reads of a SKU whose data keeps changing while
 // it is materialised; the writer that changed it materialises it too.
@@ -189,7 +190,9 @@ func (p *Pricing) Materialise(ctx context.Context, skus []string, now time.Time,
 				out[todo[i]] = Materialised{Quote: quotes[i]}
 			case "changed":
 				out[todo[i]] = Materialised{Quote: quotes[i], Changed: true}
-				events = append(events, newEvent(&snaps[i].rec, quotes[i], res[1].(string), res[2].(string), reason, now))
+				e := newEvent(&snaps[i].rec, quotes[i], res[1].(string), res[2].(string), reason, now)
+				e.Seq, _ = res[3].(int64)
+				events = append(events, e)
 			}
 		}
 		todo = again

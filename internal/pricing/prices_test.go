@@ -108,7 +108,7 @@ func TestPriceUpdate(t *testing.T) {
 		ev := b.events(t)
 		require.Equal(t, pricing.Event{
 			SKU: "LAMP", Old: "7500", New: 5999, Currency: "EUR", Reason: pricing.ReasonSweep,
-			Version: 1, Source: pricing.SourceSale, At: mustTime(t, "2025-06-20T00:00:05Z").UnixMilli(),
+			Version: 1, Source: pricing.SourceSale, At: mustTime(t, "2025-06-20T00:00:05Z").UnixMilli(), Seq: 2,
 		}, ev[len(ev)-1])
 	})
 }
@@ -168,10 +168,12 @@ func TestShuffledDuplicatedUpdates(t *testing.T) {
 		require.Equal(t, int64(1000+versions*7), v.Effective, sku)
 		require.Equal(t, fmt.Sprint(1000+versions*7), b.stored(t, sku), sku)
 	}
-	// The last event of each SKU carries the final price.
+	// The event with the highest seq of each SKU carries the final price.
 	last := map[string]pricing.Event{}
 	for _, e := range b.events(t) {
-		last[e.SKU] = e
+		if e.Seq > last[e.SKU].Seq {
+			last[e.SKU] = e
+		}
 	}
 	require.Len(t, last, runs)
 	for sku, e := range last {
