@@ -200,7 +200,7 @@ func (s *Scheduler) reload(ctx context.Context, now time.Time, startup bool) {
 	for name := range s.states {
 		if next[name] == nil && invalid[name] == "" {
 			s.log.Info("schedule removed", slog.String("schedule", name))
-			entryInvalid.DeleteLabelValues(name)
+			scheduleLastSlot.DeleteLabelValues(name)
 		}
 	}
 	s.reportInvalid(invalid)
