@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,32 +12,6 @@ import (
 	"github.com/shopq/shopq/internal/store"
 	"github.com/shopq/shopq/tasks"
 )
-
-// upsertScript writes one product unless its content hash is unchanged.
-// It returns {outcome} or, for an update, {outcome, old vendor, type, tags,
-// supplier} so stale index entries can be removed. outcome is "u"
-// (unchanged) or c|m (created|modified) followed by 1/0 for "price
-// changed" and "quantity changed". A product this run already wrote (its
-// chunk is being run again after a crash) returns that first outcome, so
-// counts and follow-ups come out the same.
-//
-// KEYS[1] product hash. ARGV: content hash, run id, price signature,
-// quantity ("" when the feed has none), now (ms), field/value pairs.
-var upsertScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'content_hash', 'active', 'run', 'run_outcome',
-  'price_sig', 'quantity', 'vendor', 'product_type', 'tags', 'supplier')
-if cur[1] == ARGV[1] and cur[2] == '1' then
-  if cur[3] == ARGV[2] and cur[4] then return {cur[4]} end
-  return {'u'}
-end
-local o = 'c'
-if cur[1] then o = 'm' end
-if cur[5] ~= ARGV[3] then o = o .. '1' else o = o .. '0' end
-if ARGV[4] ~= '' and cur[6] ~= ARGV[4] then o = o .. '1' else o = o .. '0' end
-redis.call('HSET', KEYS[1], 'content_hash', ARGV[1], 'active', '1', 'run', ARGV[2],
-  'run_outcome', o, 'price_sig', ARGV[3], 'updated_at', ARGV[5], unpack(ARGV, 6))
-if cur[1] then return {o, cur[7] or '', cur[8] or '', cur[9] or '', cur[10] or ''} end
-return {o}`)
 
 // doneScript marks a chunk applied and adds its counts, once. It returns
 // -1 when the chunk was done before, 1 when it was the run's last, else 0.
@@ -114,66 +87,103 @@ func (c *Catalog) ApplyChunk(ctx context.Context, runID string, n int) (ChunkRes
 	return res, nil
 }
 
-func decodeChunk(data string) ([]Product, error) {
-	dec := json.NewDecoder(strings.NewReader(data))
-	var out []Product
-	for dec.More() {
-		var p Product
-		if err := dec.Decode(&p); err != nil {
-			return nil, fmt.Errorf("decode chunk: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// upsert writes the products in one pipeline of scripts, then fixes the
-// index sets of the products created or changed in a second one.
+// upsert writes the products that changed, in two pipelines: one reads
+// every product's stored state (content hash, bookkeeping, indexed
+// fields), the other writes the changed products and their index sets.
+// Unchanged products cost one HMGET; no script runs per row.
+//
+// A product this run wrote already (its chunk runs again after a crash)
+// keeps the outcome recorded then (run, run_outcome), so counts and
+// follow-ups come out the same. Two runs writing one SKU at the same
+// moment may both count it; the stored product is the later write.
 func (c *Catalog) upsert(ctx context.Context, runID string, version int64, ps []Product, res *ChunkResult) error {
-	rdb := c.st.RDB
-	if err := upsertScript.Load(ctx, rdb).Err(); err != nil {
-		return fmt.Errorf("load upsert script: %w", err)
-	}
-	now := strconv.FormatInt(c.Now().UnixMilli(), 10)
-	pipe := rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(ps))
+	pipe := c.st.RDB.Pipeline()
+	reads := make([]*redis.SliceCmd, len(ps))
 	for i := range ps {
-		p := &ps[i]
-		qty := ""
-		if p.HasQuantity {
-			qty = strconv.FormatInt(p.Quantity, 10)
-		}
-		fields := p.fields()
-		args := make([]any, 0, 5+len(fields))
-		args = append(args, p.ContentHash(), runID, p.priceSig(), qty, now)
-		for _, f := range fields {
-			args = append(args, f)
-		}
-		cmds[i] = upsertScript.EvalSha(ctx, pipe, []string{c.st.ProductKey(p.SKU)}, args...)
+		reads[i] = pipe.HMGet(ctx, c.st.ProductKey(ps[i].SKU), fHash, fActive, fRun, fOutcome,
+			fPriceSig, fQuantity, fVendor, fType, fTags, fSupplier)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("upsert products: %w", err)
+		return fmt.Errorf("read products: %w", err)
 	}
 
-	idx := indexUpdate{add: map[string][]any{}, rem: map[string][]any{}}
-	for i, cmd := range cmds {
-		out, err := cmd.StringSlice()
-		if err != nil || len(out) == 0 || out[0] == "" {
-			return fmt.Errorf("upsert %s: unexpected reply %v: %w", ps[i].SKU, out, err)
+	now := strconv.FormatInt(c.Now().UnixMilli(), 10)
+	idx := indexUpdate{add: map[string][]any{}, rem: map[string][]any{}, keys: map[string]string{}}
+	pipe = c.st.RDB.Pipeline()
+	for i := range ps {
+		p := &ps[i]
+		cur := stored(reads[i].Val())
+		fields := p.fields()
+		hash := hashFields(fields)
+		if cur.hash == hash && cur.active {
+			if cur.run == runID && cur.outcome != "" && cur.outcome != "d" {
+				c.account(p, cur.outcome, cur, version, runID, res, &idx)
+			} else {
+				res.Unchanged++
+			}
+			continue
 		}
-		c.account(&ps[i], out, version, runID, res, &idx)
+		o := "c"
+		if cur.hash != "" {
+			o = "m"
+		}
+		o += flag(cur.priceSig != p.priceSig()) + flag(p.HasQuantity && cur.quantity != strconv.FormatInt(p.Quantity, 10))
+		writeProduct(ctx, pipe, c.st.ProductKey(p.SKU), p, fields, hash, runID, o, now, cur.hash != "")
+		c.account(p, o, cur, version, runID, res, &idx)
 	}
-	return c.writeIndexes(ctx, &idx)
+	idx.queue(ctx, pipe)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("write products: %w", err)
+	}
+	return nil
 }
 
-// account counts one upsert's outcome and plans its follow-ups and index
-// changes.
-func (c *Catalog) account(p *Product, out []string, version int64, runID string, res *ChunkResult, idx *indexUpdate) {
-	o := out[0]
-	if o == "u" {
-		res.Unchanged++
-		return
+// storedState is what upsert reads of a stored product.
+type storedState struct {
+	hash, run, outcome, priceSig, quantity, vendor, typ, tags, supplier string
+	active                                                              bool
+}
+
+func stored(v []any) storedState {
+	s := func(i int) string { x, _ := v[i].(string); return x }
+	return storedState{
+		hash: s(0), active: s(1) == "1", run: s(2), outcome: s(3), priceSig: s(4), quantity: s(5),
+		vendor: s(6), typ: s(7), tags: s(8), supplier: s(9),
 	}
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// writeProduct queues the writes of one product: its non-empty fields and
+// bookkeeping, and on an update the removal of fields now empty.
+func writeProduct(ctx context.Context, pipe redis.Pipeliner, key string, p *Product, fields []string,
+	hash, runID, o, now string, exists bool,
+) {
+	args := make([]any, 0, 12+len(fields))
+	args = append(args, fHash, hash, fActive, "1", fRun, runID, fOutcome, o, fPriceSig, p.priceSig(), fUpdatedAt, now)
+	var empty []string
+	for i := 0; i < len(fields); i += 2 {
+		if fields[i+1] != "" {
+			args = append(args, fields[i], fields[i+1])
+		} else if exists {
+			empty = append(empty, fields[i])
+		}
+	}
+	pipe.HSet(ctx, key, args...)
+	if len(empty) > 0 {
+		pipe.HDel(ctx, key, empty...)
+	}
+}
+
+// account counts one upsert's outcome o ("u", or c|m then 1/0 for price
+// changed, 1/0 for quantity changed) and plans its follow-ups and index
+// changes.
+func (c *Catalog) account(p *Product, o string, cur storedState, version int64, runID string, res *ChunkResult, idx *indexUpdate) {
 	if o[0] == 'c' {
 		res.Created++
 	} else {
@@ -185,7 +195,7 @@ func (c *Catalog) account(p *Product, out []string, version int64, runID string,
 	if len(o) >= 3 && o[2] == '1' && p.HasQuantity {
 		res.Stock = append(res.Stock, tasks.InventorySetPayload{SKU: p.SKU, OnHand: p.Quantity, Version: version})
 	}
-	c.planIndexes(p, out, idx)
+	c.planIndexes(p, cur, idx)
 }
 
 func priceUpdate(p *Product, version int64, runID string) tasks.PriceUpdatePayload {
@@ -204,44 +214,65 @@ func priceUpdate(p *Product, version int64, runID string) tasks.PriceUpdatePaylo
 // commands whatever its size.
 type indexUpdate struct {
 	add, rem map[string][]any
+	keys     map[string]string // "v" / "t" / "g" + value -> index key, per chunk
 }
 
-func (c *Catalog) planIndexes(p *Product, out []string, idx *indexUpdate) {
-	keys := c.indexKeys(p.Supplier, p.Vendor, p.ProductType, p.Tags)
+func (c *Catalog) planIndexes(p *Product, cur storedState, idx *indexUpdate) {
+	keys := c.indexKeys(idx, p.Supplier, p.Vendor, p.ProductType, p.Tags)
 	for _, k := range keys {
 		idx.add[k] = append(idx.add[k], p.SKU)
 	}
-	if len(out) < 5 {
+	if cur.hash == "" {
 		return
 	}
 	var oldTags []string
-	if out[3] != "" {
-		oldTags = strings.Split(out[3], ",")
+	if cur.tags != "" {
+		oldTags = strings.Split(cur.tags, ",")
 	}
-	for _, k := range c.indexKeys(out[4], out[1], out[2], oldTags) {
+	for _, k := range c.indexKeys(idx, cur.supplier, cur.vendor, cur.typ, oldTags) {
 		if !contains(keys, k) {
 			idx.rem[k] = append(idx.rem[k], p.SKU)
 		}
 	}
 }
 
-func (c *Catalog) indexKeys(supplier, vendor, typ string, tags []string) []string {
-	keys := []string{c.st.AllSKUsKey()}
+func (c *Catalog) indexKeys(idx *indexUpdate, supplier, vendor, typ string, tags []string) []string {
+	keys := make([]string, 0, 4+len(tags))
+	keys = append(keys, idx.key("a", "", func(string) string { return c.st.AllSKUsKey() }))
 	if supplier != "" {
-		keys = append(keys, c.st.SupplierIndexKey(supplier))
+		keys = append(keys, idx.key("s", supplier, c.st.SupplierIndexKey))
 	}
-	if store.IndexValue(vendor) != "" {
-		keys = append(keys, c.st.VendorIndexKey(vendor))
+	if vendor != "" {
+		keys = append(keys, idx.key("v", vendor, c.st.VendorIndexKey))
 	}
-	if store.IndexValue(typ) != "" {
-		keys = append(keys, c.st.TypeIndexKey(typ))
+	if typ != "" {
+		keys = append(keys, idx.key("t", typ, c.st.TypeIndexKey))
 	}
 	for _, t := range tags {
-		if store.IndexValue(t) != "" {
-			keys = append(keys, c.st.TagIndexKey(t))
+		keys = append(keys, idx.key("g", t, c.st.TagIndexKey))
+	}
+	out := keys[:0]
+	for _, k := range keys {
+		if k != "" {
+			out = append(out, k)
 		}
 	}
-	return keys
+	return out
+}
+
+// key returns the index key of a value, built once per chunk; "" when the
+// value normalises to nothing.
+func (idx *indexUpdate) key(kind, v string, build func(string) string) string {
+	ck := kind + v
+	if k, ok := idx.keys[ck]; ok {
+		return k
+	}
+	k := ""
+	if kind == "a" || kind == "s" || store.IndexValue(v) != "" {
+		k = build(v)
+	}
+	idx.keys[ck] = k
+	return k
 }
 
 func contains(keys []string, k string) bool {
@@ -253,21 +284,14 @@ func contains(keys []string, k string) bool {
 	return false
 }
 
-func (c *Catalog) writeIndexes(ctx context.Context, idx *indexUpdate) error {
-	if len(idx.add) == 0 && len(idx.rem) == 0 {
-		return nil
-	}
-	pipe := c.st.RDB.Pipeline()
+// queue adds the index changes to pipe.
+func (idx *indexUpdate) queue(ctx context.Context, pipe redis.Pipeliner) {
 	for k, m := range idx.rem {
 		pipe.SRem(ctx, k, m...)
 	}
 	for k, m := range idx.add {
 		pipe.SAdd(ctx, k, m...)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("update indexes: %w", err)
-	}
-	return nil
 }
 
 // ChunkDone marks a chunk applied and adds its counts to the run, once. It

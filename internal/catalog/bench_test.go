@@ -189,4 +189,3 @@ func peakRSS() int64 {
 	}
 	return 0
 }
-

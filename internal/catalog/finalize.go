@@ -184,32 +184,43 @@ func (c *Catalog) missing(ctx context.Context, id, supplier string) ([]string, i
 	}
 }
 
+// missingOf checks a batch of the supplier's SKUs: it returns those the
+// feed did not list that are still active and the supplier's, and how
+// many of the batch count as the supplier's active catalog. A SKU in the
+// feed is active now, so only the others are read.
 func (c *Catalog) missingOf(ctx context.Context, id, supplier string, skus []string) ([]string, int, error) {
 	members := make([]any, len(skus))
 	for i, s := range skus {
 		members[i] = s
 	}
-	pipe := c.st.RDB.Pipeline()
-	inFeed := pipe.SMIsMember(ctx, c.seenKey(id), members...)
-	states := make([]*redis.SliceCmd, len(skus))
-	for i, s := range skus {
-		states[i] = pipe.HMGet(ctx, c.st.ProductKey(s), fSupplier, fActive)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	inFeed, err := c.st.RDB.SMIsMember(ctx, c.seenKey(id), members...).Result()
+	if err != nil {
 		return nil, 0, fmt.Errorf("check supplier skus: %w", err)
 	}
-	var missing []string
-	total := 0
+	pipe := c.st.RDB.Pipeline()
+	states := map[string]*redis.SliceCmd{}
 	for i, s := range skus {
-		v := states[i].Val()
-		if sup, _ := v[0].(string); sup != supplier {
+		if !inFeed[i] {
+			states[s] = pipe.HMGet(ctx, c.st.ProductKey(s), fSupplier, fActive)
+		}
+	}
+	if len(states) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, 0, fmt.Errorf("check supplier skus: %w", err)
+		}
+	}
+	var missing []string
+	total := len(skus) - len(states)
+	for _, s := range skus {
+		cmd, ok := states[s]
+		if !ok {
 			continue
 		}
-		if act, _ := v[1].(string); act != "1" {
-			continue
-		}
-		total++
-		if !inFeed.Val()[i] {
+		v := cmd.Val()
+		sup, _ := v[0].(string)
+		act, _ := v[1].(string)
+		if sup == supplier && act == "1" {
+			total++
 			missing = append(missing, s)
 		}
 	}

@@ -92,9 +92,11 @@ func (p *Product) priceSig() string {
 
 // ContentHash is a digest of everything the product hash stores: equal
 // hashes mean the stored product needs no write.
-func (p *Product) ContentHash() string {
+func (p *Product) ContentHash() string { return hashFields(p.fields()) }
+
+func hashFields(fields []string) string {
 	h := fnv.New64a()
-	for _, f := range p.fields() {
+	for _, f := range fields {
 		_, _ = h.Write([]byte(f))
 		_, _ = h.Write([]byte{0})
 	}

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,7 +128,7 @@ type splitState struct {
 	rejects                         []tasks.RowError
 	seen                            map[uint64]int32 // SKU digest -> first row
 	incomplete                      string
-	buf                             bytes.Buffer
+	buf                             []byte
 	inBuf                           int
 	skus                            []any
 	last                            int
@@ -181,7 +180,6 @@ func (c *Catalog) Split(ctx context.Context, run Run, enqueue ChunkFunc) error {
 }
 
 func (c *Catalog) readFeed(ctx context.Context, run Run, rd Reader, s *splitState, enqueue ChunkFunc) error {
-	enc := json.NewEncoder(&s.buf)
 	for {
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -206,12 +204,13 @@ func (c *Catalog) readFeed(ctx context.Context, run Run, rd Reader, s *splitStat
 					Reason: fmt.Sprintf("duplicates the SKU of row %d", first)})
 				continue
 			}
-			if err := enc.Encode(&rec.Product); err != nil {
-				return fmt.Errorf("encode product: %w", err)
+			if s.inBuf == 0 {
+				s.buf = append(s.buf[:0], chunkVersion)
 			}
+			s.buf = appendProduct(s.buf, &rec.Product)
 			s.inBuf++
 			s.skus = append(s.skus, rec.Product.SKU)
-			if s.inBuf >= c.o.ChunkSize || s.buf.Len() >= c.o.ChunkMaxBytes {
+			if s.inBuf >= c.o.ChunkSize || len(s.buf) >= c.o.ChunkMaxBytes {
 				if err := c.flush(ctx, run, s, enqueue); err != nil {
 					return err
 				}
@@ -277,7 +276,7 @@ func (c *Catalog) flush(ctx context.Context, run Run, s *splitState, enqueue Chu
 	}
 	if !done { // a chunk applied by an earlier attempt of this run stays applied
 		pipe := rdb.Pipeline()
-		pipe.Set(ctx, c.chunkKey(id, n), s.buf.Bytes(), c.st.Lifetimes.Chunks)
+		pipe.Set(ctx, c.chunkKey(id, n), s.buf, c.st.Lifetimes.Chunks)
 		pipe.HSet(ctx, c.hashKey(id), "rows_read", s.rows, "chunks_written", n)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("run %s: write chunk %d: %w", id, n, err)
@@ -286,7 +285,7 @@ func (c *Catalog) flush(ctx context.Context, run Run, s *splitState, enqueue Chu
 			return fmt.Errorf("run %s: enqueue chunk %d: %w", id, n, err)
 		}
 	}
-	s.buf.Reset()
+	s.buf = s.buf[:0]
 	s.inBuf = 0
 	return nil
 }
