@@ -86,6 +86,13 @@ type Scheduler struct {
 	Enabled bool `mapstructure:"enabled" yaml:"enabled"`
 	// ReloadInterval re-reads the schedules from the file. Default: 10s.
 	ReloadInterval time.Duration `mapstructure:"reload_interval" yaml:"reload_interval"`
+	// CatchUp is how late a slot may still run (after a restart, say);
+	// older missed slots are skipped. Default: 1m.
+	CatchUp time.Duration `mapstructure:"catch_up" yaml:"catch_up"`
+	// Maintenance adds shopq's own periodic jobs (reservation expiry every
+	// minute, promotion sweep every minute, stock reconciliation hourly)
+	// unless an entry of the same name is configured. Default: true.
+	Maintenance bool `mapstructure:"maintenance" yaml:"maintenance"`
 }
 
 // Schedule is one periodic job.
@@ -182,6 +189,12 @@ type Retention struct {
 	Runs time.Duration `mapstructure:"runs" yaml:"runs"`
 	// Chunks keeps feed chunks waiting for their tasks. Default: 24h.
 	Chunks time.Duration `mapstructure:"chunks" yaml:"chunks"`
+	// ArchiveMaxSize trims each queue's archive to this many tasks, oldest
+	// first; 0 leaves asynq's own cap (10000, trimmed silently). Default: 0.
+	ArchiveMaxSize int `mapstructure:"archive_max_size" yaml:"archive_max_size"`
+	// ArchiveMaxAge deletes archived tasks older than this; 0 leaves
+	// asynq's own 90 days. Default: 0s.
+	ArchiveMaxAge time.Duration `mapstructure:"archive_max_age" yaml:"archive_max_age"`
 }
 
 // Catalog configures feed imports.

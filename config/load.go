@@ -300,10 +300,17 @@ func (c *Config) Validate() error {
 			add(key+".failure_rate", "must be within 0-1, got %v", s.FailureRate)
 		}
 	}
-	for i, s := range c.Schedules {
-		if s.Name == "" {
-			add(fmt.Sprintf("schedules[%d].name", i), "is required")
-		}
+	// Schedules are checked one by one by the scheduler, so one broken
+	// entry is reported without blocking the others.
+	if c.Scheduler.CatchUp < 0 {
+		add("scheduler.catch_up", "must not be negative")
+	}
+	if c.Retention.ArchiveMaxSize < 0 || c.Retention.ArchiveMaxSize > 10000 {
+		add("retention.archive_max_size", "must be 0-10000 (asynq drops archived tasks past 10000), got %d",
+			c.Retention.ArchiveMaxSize)
+	}
+	if c.Retention.ArchiveMaxAge < 0 {
+		add("retention.archive_max_age", "must not be negative")
 	}
 	return errors.Join(errs...)
 }

@@ -130,6 +130,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	if cmd, ok := opsCommands[name]; ok {
+		if c.queue != "" {
+			subArgs = append(subArgs, "--queues", c.queue)
+		}
 		return cmd(cfg, subArgs, stdout, stderr)
 	}
 	built, err := build(name, subArgs, c, stdin)

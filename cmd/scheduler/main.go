@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shopq/shopq/config"
+	"github.com/shopq/shopq/internal/app"
 	"github.com/shopq/shopq/internal/logging"
 	"github.com/shopq/shopq/internal/metrics"
 	"github.com/shopq/shopq/internal/redisconn"
@@ -71,11 +72,17 @@ func run(args []string) int {
 		file = *path
 	}
 	s, err := schedule.New(schedule.Options{
-		Loader:         func(context.Context) ([]schedule.Entry, error) { return loadEntries(file) },
+		Loader: func(context.Context) ([]schedule.Entry, error) {
+			if file == "" {
+				return app.Schedules(cfg), nil
+			}
+			return app.LoadSchedules(file)
+		},
 		Enqueuer:       client,
 		Store:          store.New(rdb, cfg.Redis.KeyPrefix, store.Lifetimes{}),
 		Logger:         logger,
 		ReloadInterval: cfg.Scheduler.ReloadInterval,
+		CatchUp:        cfg.Scheduler.CatchUp,
 	})
 	if err != nil {
 		logger.Error("scheduler setup failed", slog.String("error", err.Error()))
@@ -97,24 +104,11 @@ func run(args []string) int {
 	return 0
 }
 
-// loadEntries reads the schedules from the configuration file.
-func loadEntries(file string) ([]schedule.Entry, error) {
-	cfg, err := config.Load(file)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]schedule.Entry, len(cfg.Schedules))
-	for i, s := range cfg.Schedules {
-		entries[i] = schedule.Entry(s)
-	}
-	return entries, nil
-}
-
 // checkEntries prints each entry's verdict; it returns 1 if any is broken.
 func checkEntries(cfg *config.Config, out io.Writer) int {
 	code := 0
-	for i, s := range cfg.Schedules {
-		if err := schedule.Check(schedule.Entry(s)); err != nil {
+	for i, s := range app.Schedules(cfg) {
+		if err := schedule.Check(s); err != nil {
 			fmt.Fprintf(out, "schedules[%d] %s: %v\n", i, s.Name, err)
 			code = 1
 			continue

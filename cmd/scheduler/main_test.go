@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopq/shopq/config"
+	"github.com/shopq/shopq/internal/app"
 	"github.com/shopq/shopq/internal/schedule"
 )
 
@@ -44,9 +45,9 @@ func writeConfig(t *testing.T, body string) string {
 
 func TestLoadEntriesFromFile(t *testing.T) {
 	path := writeConfig(t, testConfig)
-	entries, err := loadEntries(path)
+	entries, err := app.LoadSchedules(path)
 	require.NoError(t, err)
-	require.Len(t, entries, 3)
+	require.Len(t, entries, 3+len(app.MaintenanceSchedules()), "configured entries plus maintenance jobs")
 
 	require.Equal(t, "Europe/Berlin", entries[0].TimeZone)
 	require.Equal(t, 45*time.Minute, entries[0].Timeout)

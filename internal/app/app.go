@@ -81,6 +81,10 @@ func New(cfg *config.Config, logger *slog.Logger, opts Options) (*App, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
+	if err := a.newUI(); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
 	for typ, h := range opts.ExtraHandlers {
 		a.mux.Handle(typ, h)
 	}
@@ -132,6 +136,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopBg = stop
+	a.registerQueueMetrics()
 	if err := a.startHTTP(); err != nil {
 		return err
 	}

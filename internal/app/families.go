@@ -7,8 +7,10 @@ import (
 
 	"github.com/shopq/shopq/config"
 	"github.com/shopq/shopq/handlers"
+	"github.com/shopq/shopq/internal/catalog"
 	"github.com/shopq/shopq/internal/inventory"
 	"github.com/shopq/shopq/internal/mailer"
+	"github.com/shopq/shopq/internal/orders"
 	"github.com/shopq/shopq/internal/pricing"
 )
 
@@ -37,7 +39,28 @@ func (a *App) wireFamilies(deps handlers.Deps) error {
 		ReservationTTL: cfg.Inventory.ReservationTTL, LowStockThreshold: threshold, Now: deps.Now,
 	})
 
-	handlers.Register(a.mux, prices, promotions, inv, handlers.NewMail(deps, m))
+	cat := handlers.NewCatalog(deps, catalog.Options{
+		ChunkSize: cfg.Catalog.ChunkSize, MaxFeedBytes: cfg.Catalog.MaxFeedBytes,
+		ConnectTimeout: cfg.Catalog.ConnectTimeout, ReadTimeout: cfg.Catalog.ReadTimeout,
+		MaxDeactivateShare: cfg.Catalog.MaxDeactivateShare, DefaultCurrency: cfg.Shop.Currency,
+		WorkDir: cfg.Catalog.WorkDir,
+	})
+	ord := handlers.NewOrders(deps, orders.Options{
+		Inventory: inventory.Options{
+			ReservationTTL: cfg.Inventory.ReservationTTL, LowStockThreshold: threshold, Now: deps.Now,
+		},
+		Simulation: orders.Simulation{
+			Latency:             max(cfg.Orders.Payment.Latency, cfg.Orders.Shipment.Latency),
+			PaymentFailureRate:  cfg.Orders.Payment.FailureRate,
+			ShipmentFailureRate: cfg.Orders.Shipment.FailureRate,
+		},
+	})
+
+	handlers.Register(a.mux, cat, prices, promotions, inv, ord, handlers.NewMail(deps, m))
+
+	a.readers.product = func(ctx context.Context, sku string) (any, error) {
+		return cat.Catalog().Product(ctx, sku)
+	}
 
 	a.readers.price = func(ctx context.Context, sku string) (any, error) {
 		return prices.Pricing().Get(ctx, sku, now())
@@ -63,10 +86,4 @@ func mailOptions(cfg *config.Config) mailer.Options {
 			DialTimeout: s.DialTimeout, SendTimeout: s.SendTimeout, PoolSize: s.PoolSize,
 		},
 	}
-}
-
-// startBackground starts the processes that run beside the dequeuers (the
-// scheduler, archive watch).
-func (a *App) startBackground(ctx context.Context) {
-	_ = ctx
 }
