@@ -139,17 +139,28 @@ func (inv *Inventory) keys(sku, op string) []string {
 
 // run applies one action to sku in one script.
 func (inv *Inventory) run(ctx context.Context, action, sku, op string, amount int64, arg string) (Outcome, error) {
-	args := []any{
+	raw, err := opScript.Run(ctx, inv.st.RDB, inv.keys(sku, op), inv.args(action, sku, op, amount, arg)...).Result()
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%s %s: %w", action, sku, err)
+	}
+	return decodeOutcome(action, sku, raw)
+}
+
+func (inv *Inventory) args(action, sku, op string, amount int64, arg string) []any {
+	return []any{
 		action, sku, op, amount, arg, inv.opts.Now().UnixMilli(),
 		inv.opts.ReservationTTL.Milliseconds(), inv.st.Lifetimes.Ledger.Milliseconds(),
 		inv.opts.LowStockThreshold,
 	}
-	raw, err := opScript.Run(ctx, inv.st.RDB, inv.keys(sku, op), args...).Text()
-	if err != nil {
-		return Outcome{}, fmt.Errorf("%s %s: %w", action, sku, err)
+}
+
+func decodeOutcome(action, sku string, raw any) (Outcome, error) {
+	s, ok := raw.(string)
+	if !ok {
+		return Outcome{}, fmt.Errorf("%s %s: outcome is %T, not a string", action, sku, raw)
 	}
 	var out Outcome
-	if err := json.Unmarshal([]byte(raw), &out); err != nil {
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
 		return Outcome{}, fmt.Errorf("%s %s: decode outcome: %w", action, sku, err)
 	}
 	return out, nil
@@ -191,7 +202,19 @@ func (inv *Inventory) Adjust(ctx context.Context, sku string, delta int64, reaso
 
 // Reserve holds qty units of sku for op if that many are available. A
 // refusal is an outcome (Granted false, Reason says why), not an error.
+//
+// The op -> SKU index (for commit and release by operation id) is written
+// before the script. On a single server both travel in one pipeline, which
+// the server runs in order; on Redis Cluster, where the two keys may live
+// on different nodes, the index is written in a round trip of its own.
 func (inv *Inventory) Reserve(ctx context.Context, sku string, qty int64, op string) (Outcome, error) {
+	if _, cluster := inv.st.RDB.(*redis.ClusterClient); cluster {
+		return inv.reserveTwoSteps(ctx, sku, qty, op)
+	}
+	return inv.reservePipelined(ctx, sku, qty, op)
+}
+
+func (inv *Inventory) reserveTwoSteps(ctx context.Context, sku string, qty int64, op string) (Outcome, error) {
 	key := inv.indexKey(op)
 	ok, err := inv.st.RDB.SetNX(ctx, key, sku, inv.st.Lifetimes.Ledger).Result()
 	if err != nil {
@@ -207,6 +230,38 @@ func (inv *Inventory) Reserve(ctx context.Context, sku string, qty int64, op str
 		}
 	}
 	return inv.run(ctx, "reserve", sku, op, qty, "")
+}
+
+func (inv *Inventory) reservePipelined(ctx context.Context, sku string, qty int64, op string) (Outcome, error) {
+	key := inv.indexKey(op)
+	for attempt := 0; ; attempt++ {
+		pipe := inv.st.RDB.Pipeline()
+		pipe.SetNX(ctx, key, sku, inv.st.Lifetimes.Ledger)
+		get := pipe.Get(ctx, key)
+		ev := pipe.EvalSha(ctx, opScript.Hash(), inv.keys(sku, op), inv.args("reserve", sku, op, qty, "")...)
+		_, _ = pipe.Exec(ctx)
+		if err := get.Err(); err != nil {
+			return Outcome{}, fmt.Errorf("reserve %s: index operation: %w", sku, err)
+		}
+		if err := ev.Err(); err != nil {
+			if redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
+				if err := opScript.Load(ctx, inv.st.RDB).Err(); err != nil {
+					return Outcome{}, fmt.Errorf("reserve %s: load script: %w", sku, err)
+				}
+				continue
+			}
+			return Outcome{}, fmt.Errorf("reserve %s: %w", sku, err)
+		}
+		if get.Val() != sku {
+			// The script ran for an operation id that names another SKU's
+			// reservation: give these units back at once.
+			if _, err := inv.run(ctx, "release", sku, op, 0, ""); err != nil {
+				return Outcome{}, err
+			}
+			return Outcome{}, fmt.Errorf("reserve %s: operation %s: %w", sku, op, ErrOperationConflict)
+		}
+		return decodeOutcome("reserve", sku, ev.Val())
+	}
 }
 
 // Commit turns reservation op into a sale. It returns store.ErrNotFound for

@@ -35,20 +35,22 @@ if prev then
   return cjson.encode(r)
 end
 
-local exists = redis.call('EXISTS', stock) == 1
-local function num(f) return tonumber(redis.call('HGET', stock, f) or '0') end
-local on, res = num('on_hand'), num('reserved')
+local v = redis.call('HMGET', stock, 'on_hand', 'reserved', 'version', 'ledger_on_hand', 'ledger_reserved',
+  'low', 'out', 'low_seq', 'bis_seq')
+local exists = v[1] ~= false
+local on, res = tonumber(v[1] or '0'), tonumber(v[2] or '0')
 local r = {sku = sku, operation_id = op, applied = false, granted = false, duplicate = false}
 local don, dres = 0, 0
+local sf, of = {}, {}
 
 if action == 'set' then
-  local ver = tonumber(arg)
-  if exists and ver <= num('version') then
+  if exists and tonumber(arg) <= tonumber(v[3] or '0') then
     r.stale = true
     r.reason = 'version not newer than applied'
   else
     don = n - on
-    redis.call('HSET', stock, 'version', arg)
+    sf[#sf + 1] = 'version'
+    sf[#sf + 1] = arg
     r.applied = true
   end
 elseif action == 'adjust' then
@@ -65,16 +67,17 @@ elseif action == 'reserve' then
     dres = n
     r.granted = true
     r.applied = true
-    redis.call('HSET', opk, 'qty', n, 'state', 'reserved')
+    of = {'qty', n, 'state', 'reserved'}
     redis.call('HSET', held, op, n)
     redis.call('ZADD', exp, now + resttl, op)
   end
 else
-  local state = redis.call('HGET', opk, 'state')
+  local rec = redis.call('HMGET', opk, 'state', 'qty')
+  local state = rec[1]
   if state ~= 'reserved' then
     if state then r.reason = 'reservation ' .. state else r.reason = 'not reserved' end
   else
-    local q = tonumber(redis.call('HGET', opk, 'qty'))
+    local q = tonumber(rec[2])
     r.quantity = q
     dres = -q
     local to = 'released'
@@ -85,7 +88,7 @@ else
       to = 'expired'
     end
     r.applied = true
-    redis.call('HSET', opk, 'state', to)
+    of = {'state', to}
     redis.call('HDEL', held, op)
     redis.call('ZREM', exp, op)
   end
@@ -95,27 +98,38 @@ on = on + don
 res = res + dres
 local avail = on - res
 if r.applied then
-  redis.call('HSET', stock, 'on_hand', on, 'reserved', res)
-  redis.call('HINCRBY', stock, 'ledger_on_hand', don)
-  redis.call('HINCRBY', stock, 'ledger_reserved', dres)
+  for _, x in ipairs({'on_hand', on, 'reserved', res, 'ledger_on_hand', tonumber(v[4] or '0') + don,
+      'ledger_reserved', tonumber(v[5] or '0') + dres}) do
+    sf[#sf + 1] = x
+  end
 end
 
 if exists or r.applied then
   if threshold >= 0 then
-    local low = redis.call('HGET', stock, 'low')
-    local waslow = (not low) or low == '1'
+    local waslow = (not v[6]) or v[6] == '1'
     local islow = avail < threshold
-    if islow ~= waslow then redis.call('HSET', stock, 'low', islow and '1' or '0') end
-    if islow and not waslow then r.low_stock = redis.call('HINCRBY', stock, 'low_seq', 1) end
+    if islow ~= waslow then
+      sf[#sf + 1] = 'low'
+      sf[#sf + 1] = islow and '1' or '0'
+    end
+    if islow and not waslow then
+      r.low_stock = tonumber(v[8] or '0') + 1
+      sf[#sf + 1] = 'low_seq'
+      sf[#sf + 1] = r.low_stock
+    end
   end
-  local out = redis.call('HGET', stock, 'out')
-  local wasout = (not out) or out == '1'
+  local wasout = (not v[7]) or v[7] == '1'
   local isout = avail <= 0
-  if isout ~= wasout then redis.call('HSET', stock, 'out', isout and '1' or '0') end
+  if isout ~= wasout then
+    sf[#sf + 1] = 'out'
+    sf[#sf + 1] = isout and '1' or '0'
+  end
   if wasout and not isout then
     local members = redis.call('SMEMBERS', subs)
     if #members > 0 then
-      local seq = redis.call('HINCRBY', stock, 'bis_seq', 1)
+      local seq = tonumber(v[9] or '0') + 1
+      sf[#sf + 1] = 'bis_seq'
+      sf[#sf + 1] = seq
       redis.call('HSET', bis, seq, cjson.encode(members))
       redis.call('PEXPIRE', bis, keep)
       redis.call('DEL', subs)
@@ -123,12 +137,15 @@ if exists or r.applied then
     end
   end
 end
+if #sf > 0 then redis.call('HSET', stock, unpack(sf)) end
 
 r.on_hand, r.reserved, r.available = on, res, avail
 r.ledger_on_hand, r.ledger_reserved = don, dres
 r.at = now
 local enc = cjson.encode(r)
-redis.call('HSET', opk, action, enc)
+of[#of + 1] = action
+of[#of + 1] = enc
+redis.call('HSET', opk, unpack(of))
 redis.call('PEXPIRE', opk, keep)
 redis.call('ZADD', ledger, now, op)
 redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - keep)
