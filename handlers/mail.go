@@ -96,6 +96,9 @@ func (h *Mail) send(ctx context.Context, p tasks.MailSendPayload) (string, error
 	}
 
 	err = h.m.Send(ctx, msg)
+	if d, ok := mailer.PausedFor(err); ok {
+		return "", &Throttled{After: d, Reason: err.Error()}
+	}
 	switch {
 	case err == nil:
 		return id, nil

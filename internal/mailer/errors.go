@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -25,6 +26,10 @@ const (
 	// Permanent failures (5xx replies, invalid addresses, rejected
 	// credentials, a configuration the server cannot meet) are not.
 	Permanent
+	// Paused: the transport stopped dialling for a while after a
+	// configuration failure (see SMTPOptions.FailurePause); the mail is not
+	// at fault and should wait RetryAfter without failing.
+	Paused
 )
 
 func (c Class) String() string {
@@ -33,6 +38,8 @@ func (c Class) String() string {
 		return "temporary"
 	case Permanent:
 		return "permanent"
+	case Paused:
+		return "paused"
 	}
 	return "unknown"
 }
@@ -71,7 +78,9 @@ type Error struct {
 	// Reply is the server's reply or the network error, without recipient
 	// addresses.
 	Reply string
-	err   error
+	// RetryAfter is how long a Paused transport stays paused.
+	RetryAfter time.Duration
+	err        error
 }
 
 func (e *Error) Error() string {
@@ -85,6 +94,15 @@ func (e *Error) Unwrap() error { return e.err }
 func IsPermanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Class == Permanent
+}
+
+// PausedFor returns how long to wait when err is a Paused failure.
+func PausedFor(err error) (time.Duration, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.Class == Paused {
+		return e.RetryAfter, true
+	}
+	return 0, false
 }
 
 // IsTemporary reports whether err is a temporary delivery failure.

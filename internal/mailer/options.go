@@ -54,6 +54,7 @@ const (
 	DefaultDialTimeout  = 10 * time.Second
 	DefaultSendTimeout  = 30 * time.Second
 	DefaultPoolSize     = 2
+	DefaultFailurePause = 15 * time.Second
 )
 
 // Options configure a Mailer.
@@ -97,8 +98,8 @@ type SMTPOptions struct {
 	Password string `mapstructure:"password"`
 	// TLS is mandatory, opportunistic, implicit or none. Default: mandatory.
 	TLS string `mapstructure:"tls"`
-	// Auth is plain, login, cram-md5, auto or none. Default: auto when a
-	// Username is set, none otherwise.
+	// Auth is plain, login, cram-md5, auto or none; auto without a Username
+	// means none. Default: auto.
 	Auth string `mapstructure:"auth"`
 	// AllowInsecureAuth lets PLAIN and LOGIN send credentials over an
 	// unencrypted connection. Default: false.
@@ -112,6 +113,12 @@ type SMTPOptions struct {
 	// PoolSize is the number of connections kept open and reused, per
 	// worker process. Default: 2.
 	PoolSize int `mapstructure:"pool_size"`
+	// FailurePause is how long the transport stops dialling after a
+	// configuration failure (rejected credentials, no STARTTLS under
+	// mandatory, an untrusted certificate), so a broken setup costs one
+	// attempt per pause instead of one per mail. The mail that met the
+	// failure is permanent; mails meanwhile are rescheduled. Default: 15s.
+	FailurePause time.Duration `mapstructure:"failure_pause"`
 	// ConnectPerMail opens a new connection for every mail and closes it
 	// afterwards (for servers that allow one mail per session, and for
 	// comparison benchmarks). Default: false.
@@ -192,7 +199,8 @@ func (o SMTPOptions) withDefaults() SMTPOptions {
 			o.Port = DefaultSMTPPort
 		}
 	}
-	if o.Auth == "" {
+	if o.Auth == "" || (o.Auth == AuthAuto && o.Username == "") {
+		// auto: authenticate when credentials are given.
 		o.Auth = AuthNone
 		if o.Username != "" {
 			o.Auth = AuthAuto
@@ -203,6 +211,9 @@ func (o SMTPOptions) withDefaults() SMTPOptions {
 	}
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = DefaultSendTimeout
+	}
+	if o.FailurePause <= 0 {
+		o.FailurePause = DefaultFailurePause
 	}
 	if o.PoolSize <= 0 {
 		o.PoolSize = DefaultPoolSize

@@ -40,6 +40,10 @@ type smtpTransport struct {
 	done   chan struct{}
 	closed atomic.Bool
 	dials  atomic.Int64
+
+	pauseMu     sync.Mutex
+	pausedUntil time.Time
+	pauseCause  *Error
 }
 
 // slot is one pooled session.
@@ -127,9 +131,17 @@ func (t *smtpTransport) Send(ctx context.Context, msg *gomail.Msg) error {
 	for attempt := 0; ; attempt++ {
 		reused := s.c != nil
 		if !reused {
-			if err := t.dial(ctx, s); err != nil {
-				return classifyDial(err)
+			if p := t.paused(); p != nil {
+				return p
 			}
+			if err := t.dial(ctx, s); err != nil {
+				e := classifyDial(err)
+				if e.Class == Permanent {
+					t.pause(e)
+				}
+				return e
+			}
+			t.resume()
 		}
 
 		err := t.sendOn(ctx, s, msg, dl)
@@ -150,6 +162,42 @@ func (t *smtpTransport) Send(ctx context.Context, msg *gomail.Msg) error {
 		}
 		t.recover(s, err)
 		return classifySend(err)
+	}
+}
+
+// pause stops dialling for FailurePause after a configuration failure, and
+// raises one alert (an Error log line) when the transport goes from
+// working to broken, not one per mail.
+func (t *smtpTransport) pause(cause *Error) {
+	t.pauseMu.Lock()
+	defer t.pauseMu.Unlock()
+	if t.pauseCause == nil {
+		t.log.Error("smtp transport broken: dialling paused; check mail.smtp settings",
+			slog.String("error", cause.Error()), slog.Duration("pause", t.opts.FailurePause))
+	}
+	t.pausedUntil, t.pauseCause = time.Now().Add(t.opts.FailurePause), cause
+}
+
+// paused returns a Paused error while a pause lasts.
+func (t *smtpTransport) paused() *Error {
+	t.pauseMu.Lock()
+	defer t.pauseMu.Unlock()
+	left := time.Until(t.pausedUntil)
+	if t.pauseCause == nil || left <= 0 {
+		return nil
+	}
+	c := t.pauseCause
+	return &Error{Class: Paused, Op: c.Op, Code: c.Code, Enhanced: c.Enhanced, RetryAfter: left,
+		Reply: "transport paused after: " + c.Reply, err: c.err}
+}
+
+// resume ends the broken state after a successful dial.
+func (t *smtpTransport) resume() {
+	t.pauseMu.Lock()
+	defer t.pauseMu.Unlock()
+	if t.pauseCause != nil {
+		t.log.Info("smtp transport working again")
+		t.pauseCause = nil
 	}
 }
 

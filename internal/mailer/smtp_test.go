@@ -264,6 +264,37 @@ func TestAuthMechanisms(t *testing.T) {
 		require.NotContains(t, err.Error(), "hunter2-secret")
 		require.Equal(t, 1, srv.Sessions())
 	})
+
+	// B16 S4: a broken configuration costs one attempt per pause, not one
+	// per mail; mails meanwhile are paused (rescheduled), not failed.
+	t.Run("RejectedPasswordPausesDialling", func(t *testing.T) {
+		t.Parallel()
+		srv := smtptest.Start(t, smtptest.Options{
+			TLS: certs.Server, AuthMechs: []string{"PLAIN"},
+			Handler: on("AUTH", 0, smtptest.Action{Reply: "535 5.7.8 authentication credentials invalid"}),
+		})
+		o := fakeOpts(srv)
+		o.SMTP.TLS, o.SMTP.Auth, o.SMTP.TLSConfig = mailer.TLSMandatory, mailer.AuthAuto, certs.Client
+		o.SMTP.Username, o.SMTP.Password = "shop", "hunter2"
+		o.SMTP.FailurePause = 300 * time.Millisecond
+		m := newMailer(t, o)
+
+		require.True(t, mailer.IsPermanent(sendTo(context.Background(), m, "ada@example.test", "pause:0")))
+		for i := 1; i <= 5; i++ {
+			err := sendTo(context.Background(), m, "ada@example.test", fmt.Sprint("pause:", i))
+			d, paused := mailer.PausedFor(err)
+			require.True(t, paused, "%v", err)
+			require.Positive(t, d)
+			require.LessOrEqual(t, d, 300*time.Millisecond)
+			require.False(t, mailer.IsPermanent(err))
+			require.Contains(t, err.Error(), "535")
+		}
+		require.Equal(t, 1, srv.Sessions(), "one AUTH attempt during the pause")
+
+		time.Sleep(350 * time.Millisecond)
+		require.True(t, mailer.IsPermanent(sendTo(context.Background(), m, "ada@example.test", "pause:6")))
+		require.Equal(t, 2, srv.Sessions(), "after the pause it tries again")
+	})
 }
 
 // One session carries many mails; connect-per-mail opens one per mail.

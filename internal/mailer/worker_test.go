@@ -324,3 +324,45 @@ func TestDuplicateTaskSkipsSMTP(t *testing.T) {
 	require.False(t, r.Sent)
 	require.True(t, strings.HasSuffix(r.MessageID, "@example.test"))
 }
+
+// B16 S4 through workers: rejected credentials archive one mail per pause
+// and reschedule the rest (no retry used), instead of one AUTH per mail.
+func TestRejectedCredentialsPauseTheTransport(t *testing.T) {
+	testenv.RequireRealRedis(t)
+	certs := selfSigned(t)
+	srv := smtptest.Start(t, smtptest.Options{
+		TLS: certs.Server, AuthMechs: []string{"PLAIN"},
+		Handler: on("AUTH", 0, smtptest.Action{Reply: "535 5.7.8 authentication credentials invalid"}),
+	})
+	o := fakeOpts(srv)
+	o.SMTP.TLS, o.SMTP.Auth, o.SMTP.TLSConfig = mailer.TLSMandatory, mailer.AuthAuto, certs.Client
+	o.SMTP.Username, o.SMTP.Password = "shop", "hunter2"
+	o.SMTP.FailurePause = 500 * time.Millisecond
+	queue := testenv.Queue(t, "mail")
+	var r runs
+	startWorker(t, queue, 4, newMailer(t, o), &r)
+
+	client := asynq.NewClient(redisOpt(t))
+	defer func() { _ = client.Close() }()
+	var ids []string
+	for i := range 3 {
+		info := enqueueMail(t, client, queue, tasks.MailSendPayload{
+			Template: tasks.TemplateOrderFailed, To: "ada@example.test",
+			Data: sampleData()[tasks.TemplateOrderFailed], EffectKey: fmt.Sprint("s4:", i),
+		})
+		ids = append(ids, info.ID)
+	}
+	waitQueue(t, queue, "3 archived", func(q *asynq.QueueInfo) bool { return q.Archived == 3 })
+
+	require.Equal(t, 3, srv.Sessions(), "one AUTH attempt per pause")
+	require.Positive(t, r.throttled.Load())
+	insp := asynq.NewInspector(redisOpt(t))
+	defer func() { _ = insp.Close() }()
+	for _, id := range ids {
+		ti, err := insp.GetTaskInfo(queue, id)
+		require.NoError(t, err)
+		require.Equal(t, 0, ti.Retried)
+		require.Contains(t, ti.LastErr, "535")
+		require.NotContains(t, ti.LastErr, "hunter2")
+	}
+}
