@@ -188,7 +188,7 @@ func (inv *Inventory) Set(ctx context.Context, sku string, onHand, version int64
 	if err := inv.index(ctx, sku); err != nil {
 		return Outcome{}, err
 	}
-	return inv.run(ctx, "set", sku, op, onHand, strconv.FormatInt(version, 10))
+	return inv.run(ctx, "set", sku, op, onHand, fmt.Sprintf("%020d", version))
 }
 
 // Adjust changes sku's on-hand count by delta for reason. The count may go

@@ -372,3 +372,20 @@ func TestOperationIDOfAnotherSKU(t *testing.T) {
 	require.ErrorIs(t, err, inventory.ErrOperationConflict)
 	require.Equal(t, int64(0), level(t, b.inv, "Y").Reserved)
 }
+
+// Versions beyond 2^53 (nanosecond timestamps) still order exactly.
+func TestSetLargeVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, inventory.Options{})
+	const v = int64(1_733_300_000_000_000_001)
+	_, err := b.inv.Set(ctx, "NS", 5, v, "")
+	require.NoError(t, err)
+	out, err := b.inv.Set(ctx, "NS", 6, v+1, "")
+	require.NoError(t, err)
+	require.True(t, out.Applied)
+	out, err = b.inv.Set(ctx, "NS", 7, v, "again")
+	require.NoError(t, err)
+	require.True(t, out.Stale)
+	require.Equal(t, int64(6), level(t, b.inv, "NS").OnHand)
+}

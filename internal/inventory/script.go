@@ -12,8 +12,10 @@ import "github.com/redis/go-redis/v9"
 //
 // ARGV: 1 action (set, adjust, reserve, commit, release, expire), 2 sku,
 // 3 operation id, 4 amount (on hand for set, delta for adjust, quantity for
-// reserve), 5 version (set) or reason (adjust), 6 now in ms, 7 reservation
-// lifetime in ms, 8 record lifetime in ms, 9 low-stock threshold (< 0: off).
+// reserve), 5 version (set; a 20-digit zero-padded string compared as a
+// string, since Lua numbers are doubles) or reason (adjust), 6 now in ms,
+// 7 reservation lifetime in ms, 8 record lifetime in ms, 9 low-stock
+// threshold (< 0: off).
 //
 // The outcome is stored in the operation record under the action's name
 // before it is returned: a repeat returns it with duplicate = true and
@@ -44,7 +46,7 @@ local don, dres = 0, 0
 local sf, of = {}, {}
 
 if action == 'set' then
-  if exists and tonumber(arg) <= tonumber(v[3] or '0') then
+  if exists and v[3] and arg <= v[3] then
     r.stale = true
     r.reason = 'version not newer than applied'
   else
