@@ -83,7 +83,7 @@ func TestPriceUpdate(t *testing.T) {
 		// A noted version alone does not make a price.
 		require.NoError(t, b.p.NoteVersions(context.Background(), []pricing.SKUVersion{{SKU: "NOPE", Version: 1}}))
 		_, err = b.p.Effective(context.Background(), "NOPE", t0)
-		require.True(t, errors.Is(err, store.ErrNotFound))
+		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 
 	t.Run("SaleWindow", func(t *testing.T) {

@@ -2,14 +2,17 @@ package pricing_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopq/shopq/handlers"
+	"github.com/shopq/shopq/internal/metrics"
 	"github.com/shopq/shopq/internal/pricing"
 	"github.com/shopq/shopq/internal/testenv"
 	"github.com/shopq/shopq/tasks"
@@ -35,23 +38,7 @@ func TestScheduledTransitions(t *testing.T) {
 	testenv.RequireRealRedis(t)
 	b := setup(t)
 	ctx := context.Background()
-	redisOpt := asynq.RedisClientOpt{Addr: testenv.RedisAddr(t), DB: testenv.RedisDB(t)}
-	client := asynq.NewClient(redisOpt)
-	t.Cleanup(func() { _ = client.Close() })
-	queue := testenv.Queue(t, "pricing")
-	deps := handlers.Deps{
-		Store: b.st, Enqueuer: queueEnqueuer{c: client, queue: queue},
-		Logger: slog.New(slog.DiscardHandler),
-	}
-
-	srv := asynq.NewServer(redisOpt, asynq.Config{
-		Concurrency: 4, Queues: map[string]int{queue: 1},
-		DelayedTaskCheckInterval: time.Second, LogLevel: asynq.ErrorLevel,
-	})
-	mux := asynq.NewServeMux()
-	handlers.Register(mux, handlers.NewPrices(deps, pricing.Options{}), handlers.NewPromotions(deps, pricing.Options{}))
-	require.NoError(t, srv.Start(mux))
-	t.Cleanup(srv.Shutdown)
+	deps, _ := startWorker(t, b)
 
 	b.catalog(t, "Company 123", "", nil, "LAMP", "SOFA")
 	for _, sku := range []string{"LAMP", "SOFA"} {
@@ -113,4 +100,76 @@ func TestScheduledTransitions(t *testing.T) {
 		require.GreaterOrEqual(t, ev[2].At, end.UnixMilli(), "end transition ran early")
 		require.Equal(t, "10000", b.stored(t, sku))
 	}
+}
+
+// startWorker runs an asynq server with the price and promotion families on
+// a queue of the test's own, moving due tasks every second.
+func startWorker(t *testing.T, b *testBundle) (handlers.Deps, *asynq.Inspector) {
+	t.Helper()
+	redisOpt := asynq.RedisClientOpt{Addr: testenv.RedisAddr(t), DB: testenv.RedisDB(t)}
+	client := asynq.NewClient(redisOpt)
+	t.Cleanup(func() { _ = client.Close() })
+	queue := testenv.Queue(t, "pricing")
+	deps := handlers.Deps{
+		Store: b.st, Enqueuer: queueEnqueuer{c: client, queue: queue},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	srv := asynq.NewServer(redisOpt, asynq.Config{
+		Concurrency: 4, Queues: map[string]int{queue: 1},
+		DelayedTaskCheckInterval: time.Second, LogLevel: asynq.ErrorLevel,
+	})
+	mux := asynq.NewServeMux()
+	handlers.Register(mux, handlers.NewPrices(deps, pricing.Options{}), handlers.NewPromotions(deps, pricing.Options{}))
+	require.NoError(t, srv.Start(mux))
+	t.Cleanup(srv.Shutdown)
+	insp := asynq.NewInspector(redisOpt)
+	t.Cleanup(func() { _ = insp.Close() })
+	return deps, insp
+}
+
+// TestPriceTaskResults: through a worker, a stale update completes with a
+// result saying so and is counted; a malformed payload is archived.
+func TestPriceTaskResults(t *testing.T) {
+	t.Parallel()
+	testenv.RequireRealRedis(t)
+	b := setup(t)
+	ctx := context.Background()
+	deps, insp := startWorker(t, b)
+	staleBefore := testutil.ToFloat64(metrics.StalePricesDropped)
+
+	enqueue := func(p tasks.PriceUpdatePayload) *asynq.TaskInfo {
+		t.Helper()
+		task, err := tasks.NewPriceUpdateTask(p, asynq.Retention(time.Hour))
+		require.NoError(t, err)
+		info, err := deps.Enqueuer.EnqueueContext(ctx, task)
+		require.NoError(t, err)
+		return info
+	}
+	result := func(info *asynq.TaskInfo) tasks.PriceUpdateResult {
+		t.Helper()
+		var got *asynq.TaskInfo
+		require.Eventually(t, func() bool {
+			var err error
+			got, err = insp.GetTaskInfo(info.Queue, info.ID)
+			return err == nil && got.State == asynq.TaskStateCompleted
+		}, 10*time.Second, 20*time.Millisecond)
+		var r tasks.PriceUpdateResult
+		require.NoError(t, json.Unmarshal(got.Result, &r))
+		return r
+	}
+
+	r := result(enqueue(tasks.PriceUpdatePayload{SKU: "MUG", Amount: 1500, Currency: "EUR", Version: 10}))
+	require.Equal(t, tasks.PriceUpdateResult{SKU: "MUG", Applied: true, Effective: 1500, Version: 10}, r)
+	r = result(enqueue(tasks.PriceUpdatePayload{SKU: "MUG", Amount: 900, Currency: "EUR", Version: 9}))
+	require.Equal(t, tasks.PriceUpdateResult{SKU: "MUG", Stale: true, Version: 9}, r)
+	require.InDelta(t, 1, testutil.ToFloat64(metrics.StalePricesDropped)-staleBefore, 0.5)
+	require.Equal(t, int64(1500), b.effective(t, "MUG", time.Now()))
+
+	bad := asynq.NewTask(tasks.TypePriceUpdate, []byte(`{"sku":"MUG","amount":-1,"currency":"EUR","version":1}`))
+	info, err := deps.Enqueuer.EnqueueContext(ctx, bad)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := insp.GetTaskInfo(info.Queue, info.ID)
+		return err == nil && got.State == asynq.TaskStateArchived
+	}, 10*time.Second, 20*time.Millisecond)
 }

@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ func (p *Pricing) Sweep(ctx context.Context, now time.Time) (SweepResult, error)
 	switch {
 	case err == nil:
 		from = max(last-p.opts.SweepOverlap.Milliseconds(), from)
-	case err != redis.Nil:
+	case !errors.Is(err, redis.Nil):
 		return res, fmt.Errorf("sweep: %w", err)
 	}
 
