@@ -366,3 +366,56 @@ func TestRejectedCredentialsPauseTheTransport(t *testing.T) {
 		require.NotContains(t, ti.LastErr, "hunter2")
 	}
 }
+
+// B11: while the mail queue is paused nothing goes out, producers keep
+// enqueueing and delayed mails become due; after unpausing every order
+// gets exactly one mail with its own Message-ID.
+func TestPausedQueueSendsNothingThenEverythingOnce(t *testing.T) {
+	testenv.RequireRealRedis(t)
+	const orders, delayed = 300, 50
+	srv := smtptest.Start(t, smtptest.Options{KeepMessages: true})
+	queue := testenv.Queue(t, "mail")
+	insp := asynq.NewInspector(redisOpt(t))
+	defer func() { _ = insp.Close() }()
+	o := fakeOpts(srv)
+	o.SMTP.PoolSize = 4
+	startWorker(t, queue, 8, newMailer(t, o), nil)
+
+	client := asynq.NewClient(redisOpt(t))
+	defer func() { _ = client.Close() }()
+	enqueueMail(t, client, queue, tasks.MailSendPayload{ // creates the queue before pausing it
+		Template: tasks.TemplateOrderFailed, To: "ops@example.test",
+		Data: sampleData()[tasks.TemplateOrderFailed], EffectKey: "b11:warmup",
+	})
+	waitQueue(t, queue, "warm-up sent", func(q *asynq.QueueInfo) bool { return q.Completed == 1 })
+	require.NoError(t, insp.PauseQueue(queue))
+
+	for i := range orders {
+		var opts []asynq.Option
+		if i < delayed {
+			opts = append(opts, asynq.ProcessIn(time.Second))
+		}
+		enqueueMail(t, client, queue, tasks.MailSendPayload{
+			Template: tasks.TemplateOrderConfirmation, To: fmt.Sprintf("c%d@example.test", i),
+			Data: orderData(i), EffectKey: fmt.Sprintf("order-confirmation:b11:%d", i),
+		}, opts...)
+	}
+	waitQueue(t, queue, "delayed mails due while paused", func(q *asynq.QueueInfo) bool {
+		return q.Paused && q.Pending == orders && q.Scheduled == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, 1, srv.Accepted(), "nothing sent while paused")
+
+	require.NoError(t, insp.UnpauseQueue(queue))
+	waitQueue(t, queue, "all sent", func(q *asynq.QueueInfo) bool { return q.Completed == orders+1 })
+	require.Equal(t, orders+1, srv.Accepted())
+	ids := map[string]bool{}
+	for _, msg := range srv.Messages() {
+		for line := range strings.SplitSeq(string(msg.Data), "\r\n") {
+			if v, ok := strings.CutPrefix(line, "Message-ID: "); ok {
+				ids[v] = true
+			}
+		}
+	}
+	require.Len(t, ids, orders+1, "one Message-ID per order")
+}
