@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -91,4 +92,54 @@ func priceResult(r pricing.UpdateResult) tasks.PriceUpdateResult {
 		SKU: r.SKU, Applied: r.Outcome == pricing.Applied, Stale: r.Outcome == pricing.Stale,
 		Superseded: r.Outcome == pricing.Superseded, Effective: r.Quote.Amount, Version: r.Version,
 	}
+}
+
+// AggregatePriceUpdates is an asynq GroupAggregatorFunc for producers that
+// enqueue prices:update (or prices:update-batch) tasks with asynq.Group: it
+// merges a group into one prices:update-batch task, keeping only the
+// highest version of each SKU (the others would be stale or superseded
+// anyway). Malformed items are dropped here, as their own task would have
+// been archived; an aggregator cannot report errors (hibiken/asynq#887).
+//
+// Note: asynq releases grouped tasks only when the server's config has a
+// GroupAggregator; without one they stay "aggregating" forever
+// (hibiken/asynq#529). Keep GroupMaxSize at most tasks.MaxBatchItems.
+func AggregatePriceUpdates(_ string, ts []*asynq.Task) *asynq.Task {
+	latest := map[string]tasks.PriceUpdatePayload{}
+	var order []string
+	add := func(u tasks.PriceUpdatePayload) {
+		cur, seen := latest[u.SKU]
+		if !seen {
+			order = append(order, u.SKU)
+		}
+		if !seen || u.Version > cur.Version {
+			latest[u.SKU] = u
+		}
+	}
+	for _, t := range ts {
+		switch t.Type() {
+		case tasks.TypePriceUpdate:
+			if u, err := tasks.Decode[tasks.PriceUpdatePayload](t.Payload()); err == nil {
+				add(u)
+			}
+		case tasks.TypePriceUpdateBatch:
+			if b, err := tasks.Decode[tasks.PriceUpdateBatchPayload](t.Payload()); err == nil {
+				for _, u := range b.Updates {
+					add(u)
+				}
+			}
+		}
+	}
+	p := tasks.PriceUpdateBatchPayload{Updates: make([]tasks.PriceUpdatePayload, 0, len(order))}
+	for _, sku := range order {
+		p.Updates = append(p.Updates, latest[sku])
+	}
+	t, err := tasks.NewPriceUpdateBatchTask(p)
+	if err != nil {
+		// Empty (every item malformed) or over the batch limit: hand the
+		// handler the raw batch, which archives it with the reason.
+		data, _ := json.Marshal(p)
+		return asynq.NewTask(tasks.TypePriceUpdateBatch, data)
+	}
+	return t
 }
