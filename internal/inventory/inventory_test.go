@@ -389,3 +389,34 @@ func TestSetLargeVersions(t *testing.T) {
 	require.True(t, out.Stale)
 	require.Equal(t, int64(6), level(t, b.inv, "NS").OnHand)
 }
+
+// The sweep releases an expired reservation through the task, and the stock
+// coming back notifies the subscribers.
+func TestExpireSweepTask(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, inventory.Options{ReservationTTL: time.Minute, LowStockThreshold: -1})
+	_, err := b.inv.Set(ctx, "SW", 1, 1, "")
+	require.NoError(t, err)
+	refusedBefore := testutil.ToFloat64(metrics.ReservationsRefused)
+	for _, op := range []string{"o1/1", "o2/1"} {
+		tk, err := tasks.NewInventoryReserveTask(tasks.InventoryReservePayload{SKU: "SW", Quantity: 1, OperationID: op})
+		require.NoError(t, err)
+		require.NoError(t, b.h.HandleReserve(ctx, tk))
+	}
+	require.InDelta(t, refusedBefore+1, testutil.ToFloat64(metrics.ReservationsRefused), 0, "o2 refused")
+	require.NoError(t, b.inv.Subscribe(ctx, "SW", "ann@example.test"))
+
+	sweep, err := tasks.NewInventoryExpireSweepTask()
+	require.NoError(t, err)
+	require.NoError(t, b.h.HandleExpireSweep(ctx, sweep))
+	require.Equal(t, int64(1), level(t, b.inv, "SW").Reserved, "not due yet")
+
+	b.clock.Add(2 * time.Minute)
+	require.NoError(t, b.h.HandleExpireSweep(ctx, sweep))
+	require.NoError(t, b.h.HandleExpireSweep(ctx, sweep))
+	require.Equal(t, tasks.StockLevel{SKU: "SW", OnHand: 1, Available: 1}, level(t, b.inv, "SW"))
+	mails := b.rec.mails(t)
+	require.Len(t, mails, 1)
+	require.Equal(t, "back-in-stock:SW:1:ann@example.test", mails[0].EffectKey)
+	requireBalanced(t, b.inv, "SW")
+}
