@@ -20,8 +20,8 @@ const (
 	Applied Outcome = "applied"
 	// Stale: a newer or equal version was already applied.
 	Stale Outcome = "stale"
-	// Superseded: a newer version of the SKU had been noted and is on its
-	// way; this one did no work.
+	// Superseded: a newer version of the SKU had been noted (within
+	// Options.NoteLifetime) and is on its way; this one did no work.
 	Superseded Outcome = "superseded"
 )
 
@@ -37,25 +37,31 @@ type UpdateResult struct {
 	Changed bool
 }
 
-// noteScript records the highest version seen for a SKU, unless it is
-// already applied. KEYS[1] price hash; ARGV[1] padded version.
+// noteScript records the highest version seen for a SKU and when, unless
+// it is already applied. KEYS[1] price hash; ARGV: padded version, now ms.
 var noteScript = redis.NewScript(`
 local ver = redis.call('HGET', KEYS[1], 'ver')
 if ver and ARGV[1] <= ver then return 0 end
 local seen = redis.call('HGET', KEYS[1], 'seen')
-if (not seen) or ARGV[1] > seen then redis.call('HSET', KEYS[1], 'seen', ARGV[1]) end
+if (not seen) or ARGV[1] > seen then redis.call('HSET', KEYS[1], 'seen', ARGV[1], 'seenat', ARGV[2]) end
 return 1`)
 
 // applyScript applies an update when its version is the newest applied and
-// noted. KEYS[1] price hash; ARGV: padded version, currency, base, sale (""
-// for none), sale start ms, sale end ms ("" for open), source, now ms.
+// no newer one was noted within the note lifetime. KEYS[1] price hash; ARGV:
+// padded version, currency, base, sale ("" for none), sale start ms, sale
+// end ms ("" for open), source, now ms, note lifetime ms.
 var applyScript = redis.NewScript(`
 local h = KEYS[1]
 local ver = redis.call('HGET', h, 'ver')
 if ver and ARGV[1] <= ver then return 'stale' end
 local seen = redis.call('HGET', h, 'seen')
-if seen and ARGV[1] < seen then return 'superseded' end
-redis.call('HSET', h, 'ver', ARGV[1], 'seen', ARGV[1], 'cur', ARGV[2], 'base', ARGV[3], 'src', ARGV[7], 'upd', ARGV[8])
+if seen and ARGV[1] < seen then
+  local at = tonumber(redis.call('HGET', h, 'seenat') or '0')
+  if tonumber(ARGV[8]) - at < tonumber(ARGV[9]) then return 'superseded' end
+else
+  redis.call('HSET', h, 'seen', ARGV[1])
+end
+redis.call('HSET', h, 'ver', ARGV[1], 'cur', ARGV[2], 'base', ARGV[3], 'src', ARGV[7], 'upd', ARGV[8])
 redis.call('HDEL', h, 'sale', 'ss', 'se')
 if ARGV[4] ~= '' then
   redis.call('HSET', h, 'sale', ARGV[4])
@@ -71,15 +77,16 @@ type SKUVersion struct {
 	Version int64
 }
 
-// NoteVersions records that updates with these versions are on their way,
-// so older updates of the same SKUs do no work when they run. The price
-// handlers note every update before applying it; a producer with access to
-// the store may also call it, but only after its update task was enqueued:
-// a noted version that never arrives holds back older updates of its SKU.
-func (p *Pricing) NoteVersions(ctx context.Context, vs []SKUVersion) error {
+// NoteVersions records at now that updates with these versions are on
+// their way, so older updates of the same SKUs do no work when they run. The
+// price handlers note every update before applying it; a producer with
+// access to the store may also call it after its update task was enqueued.
+// A note holds back older updates for Options.NoteLifetime at most, so a
+// noted update that never arrives (its task archived) costs no correctness.
+func (p *Pricing) NoteVersions(ctx context.Context, vs []SKUVersion, now time.Time) error {
 	err := p.execScripts(ctx, noteScript, func(pipe redis.Pipeliner) {
 		for _, v := range vs {
-			noteScript.EvalSha(ctx, pipe, []string{p.priceKey(v.SKU)}, padVersion(v.Version))
+			noteScript.EvalSha(ctx, pipe, []string{p.priceKey(v.SKU)}, padVersion(v.Version), now.UnixMilli())
 		}
 	})
 	if err != nil {
@@ -106,14 +113,15 @@ func (p *Pricing) ApplyBatch(ctx context.Context, us []tasks.PriceUpdatePayload,
 	for i, u := range us {
 		vs[i] = SKUVersion{SKU: u.SKU, Version: u.Version}
 	}
-	if err := p.NoteVersions(ctx, vs); err != nil {
+	if err := p.NoteVersions(ctx, vs, now); err != nil {
 		return nil, err
 	}
 
 	cmds := make([]*redis.Cmd, len(us))
 	err := p.execScripts(ctx, applyScript, func(pipe redis.Pipeliner) {
 		for i := range us {
-			cmds[i] = applyScript.EvalSha(ctx, pipe, []string{p.priceKey(us[i].SKU)}, applyArgs(&us[i], now)...)
+			args := append(applyArgs(&us[i], now), p.opts.NoteLifetime.Milliseconds())
+			cmds[i] = applyScript.EvalSha(ctx, pipe, []string{p.priceKey(us[i].SKU)}, args...)
 		}
 	})
 	if err != nil {

@@ -49,12 +49,17 @@ func TestPriceUpdate(t *testing.T) {
 		ctx := context.Background()
 		b.price(t, "MUG", 1000, 1, t0)
 		// Another handler noted version 9 and has not applied it yet.
-		require.NoError(t, b.p.NoteVersions(ctx, []pricing.SKUVersion{{SKU: "MUG", Version: 9}}))
-		r := b.price(t, "MUG", 1100, 5, t0)
+		require.NoError(t, b.p.NoteVersions(ctx, []pricing.SKUVersion{{SKU: "MUG", Version: 9}}, t0))
+		r := b.price(t, "MUG", 1100, 5, t0.Add(time.Minute))
 		require.Equal(t, pricing.Superseded, r.Outcome)
 		require.Equal(t, int64(1000), b.effective(t, "MUG", t0))
-		require.Equal(t, pricing.Applied, b.price(t, "MUG", 1200, 9, t0).Outcome)
-		require.Equal(t, int64(1200), b.effective(t, "MUG", t0))
+
+		// A note whose update never arrives stops holding others back.
+		late := t0.Add(pricing.DefaultNoteLifetime)
+		require.Equal(t, pricing.Applied, b.price(t, "MUG", 1150, 6, late).Outcome)
+		require.Equal(t, int64(1150), b.effective(t, "MUG", late))
+		require.Equal(t, pricing.Applied, b.price(t, "MUG", 1200, 9, late).Outcome)
+		require.Equal(t, int64(1200), b.effective(t, "MUG", late))
 	})
 
 	t.Run("BatchCollapsesSameSKU", func(t *testing.T) {
@@ -81,7 +86,7 @@ func TestPriceUpdate(t *testing.T) {
 		_, err := b.p.Get(context.Background(), "NOPE", t0)
 		require.ErrorIs(t, err, store.ErrNotFound)
 		// A noted version alone does not make a price.
-		require.NoError(t, b.p.NoteVersions(context.Background(), []pricing.SKUVersion{{SKU: "NOPE", Version: 1}}))
+		require.NoError(t, b.p.NoteVersions(context.Background(), []pricing.SKUVersion{{SKU: "NOPE", Version: 1}}, t0))
 		_, err = b.p.Effective(context.Background(), "NOPE", t0)
 		require.ErrorIs(t, err, store.ErrNotFound)
 	})

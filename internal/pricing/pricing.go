@@ -16,8 +16,9 @@
 //
 // Key layout (prefix "shopq:"):
 //
-//	{prefix}{sku:<SKU>}:price        hash: cur, base, ver, seen, sale, ss, se,
-//	                                 src, upd, rev, eff, effcur, effpromo, effat
+//	{prefix}{sku:<SKU>}:price        hash: cur, base, ver, seen, seenat, sale,
+//	                                 ss, se, src, upd, rev, eff, effcur,
+//	                                 effpromo, effat, effseq
 //	{prefix}{sku:<SKU>}:promos       hash: promotion id -> Term JSON
 //	{prefix}{promo:<ID>}             hash: p (payload JSON), ver, s, e, x (cancelled)
 //	{prefix}{promo:<ID>}:skus        set of SKUs the promotion's terms are attached to
@@ -52,11 +53,13 @@ const (
 // Defaults of Options.
 const (
 	DefaultChunkSize           = 500
+	DefaultParallel            = 4
 	DefaultEventsMaxLen        = 100_000
 	DefaultSweepLookback       = 24 * time.Hour
 	DefaultSweepOverlap        = 30 * time.Second
 	DefaultTransitionRetention = 7 * 24 * time.Hour
 	DefaultLockWait            = 30 * time.Second
+	DefaultNoteLifetime        = 10 * time.Minute
 )
 
 // Options tune pricing; zero values mean the defaults.
@@ -64,6 +67,9 @@ type Options struct {
 	// ChunkSize is how many SKUs a promotion recompute handles per round
 	// trip. Default: 500.
 	ChunkSize int
+	// Parallel is how many chunks a promotion recompute has in flight.
+	// Default: 4.
+	Parallel int
 	// EventsMaxLen bounds the events stream (approximately, XADD MAXLEN ~).
 	// Default: 100000.
 	EventsMaxLen int64
@@ -75,6 +81,10 @@ type Options struct {
 	SweepOverlap time.Duration
 	// TransitionRetention keeps past transitions for the sweep. Default: 7 days.
 	TransitionRetention time.Duration
+	// NoteLifetime is how long a noted newer version makes older updates of
+	// its SKU do no work; after it, they apply as usual (the noted one then
+	// applies over them when it arrives). Default: 10m.
+	NoteLifetime time.Duration
 	// LockWait is how long a promotion recompute waits for another one of
 	// the same promotion before failing (and being retried). Default: 30s.
 	LockWait time.Duration
@@ -83,6 +93,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = DefaultChunkSize
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = DefaultParallel
 	}
 	if o.EventsMaxLen <= 0 {
 		o.EventsMaxLen = DefaultEventsMaxLen
@@ -95,6 +108,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TransitionRetention <= 0 {
 		o.TransitionRetention = DefaultTransitionRetention
+	}
+	if o.NoteLifetime <= 0 {
+		o.NoteLifetime = DefaultNoteLifetime
 	}
 	if o.LockWait <= 0 {
 		o.LockWait = DefaultLockWait

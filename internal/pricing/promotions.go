@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -301,10 +302,47 @@ func (p *Pricing) detachOthers(ctx context.Context, id, next string, now time.Ti
 	return nil
 }
 
+// attachAll attaches the term to every SKU in next, Options.Parallel chunks
+// at a time so building one chunk's pipeline overlaps Redis running another.
 func (p *Pricing) attachAll(ctx context.Context, id, next, termJSON string, now time.Time, reason string, out *PromotionOutcome) error {
+	chunks := make(chan []string)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range p.opts.Parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for skus := range chunks {
+				var part PromotionOutcome
+				err := p.setTerms(ctx, id, skus, termJSON, now, reason, &part)
+				mu.Lock()
+				out.Affected += part.Affected
+				out.Changed += part.Changed
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	err := p.scan(ctx, next, func(skus []string) error {
-		return p.setTerms(ctx, id, skus, termJSON, now, reason, out)
+		mu.Lock()
+		failed := firstErr
+		mu.Unlock()
+		if failed != nil {
+			return failed
+		}
+		chunks <- skus
+		return nil
 	})
+	close(chunks)
+	wg.Wait()
+	if err == nil {
+		err = firstErr
+	}
 	if err != nil {
 		return fmt.Errorf("attach promotion %s: %w", id, err)
 	}
