@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,6 +90,7 @@ func BenchmarkImportShopify(b *testing.B) {
 
 	b.ResetTimer()
 	var total time.Duration
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		st := store.New(rdb, testenv.Prefix(b), store.Lifetimes{})
 		c := New(st, Options{WorkDir: b.TempDir(), PollInterval: 2 * time.Millisecond})
@@ -104,6 +106,7 @@ func BenchmarkImportShopify(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows*b.N)/total.Seconds(), "rows/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MB")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(rows*b.N), "worker-CPU-µs/row")
 }
 
 func benchImport(b *testing.B, c *Catalog, path, id string) tasks.CatalogImportResult {
@@ -171,6 +174,15 @@ func dropPrefix(b *testing.B, rdb *redis.Client, prefix string) {
 		}
 	}
 	flush()
+}
+
+// cpuTime returns the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSS returns the process's peak resident set size in bytes (Linux).

@@ -14,8 +14,8 @@
 //	{prefix}{run:<id>}:run         hash: state, counters, parse rejects, report
 //	{prefix}{run:<id>}:chunk:<n>   string: one chunk's products (JSON Lines)
 //	{prefix}{run:<id>}:done        set: numbers of the chunks applied
-//	{prefix}{run:<id>}:rejects     list: rows rejected while applying chunks
-//	{prefix}{run:<id>}:seen        set: SKUs seen (full refresh only)
+//	{prefix}{run:<id>}:warnings    list: chunk warnings (a chunk expired)
+//	{prefix}{run:<id>}:seen        string: sorted SKU digests of the feed (full refresh)
 //	{prefix}catalog:feed:<sup>:<h> hash: ETag / Last-Modified of a feed URL
 //
 // Run keys live for Store.Lifetimes.Runs, chunks for Lifetimes.Chunks.

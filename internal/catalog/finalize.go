@@ -152,79 +152,81 @@ func (c *Catalog) deactivate(ctx context.Context, id, supplier string) (int, str
 }
 
 // missing returns the supplier's active SKUs the run did not see, and the
-// number of the supplier's active SKUs.
+// number of the supplier's active SKUs. Only the SKUs missing from the
+// feed are read: every SKU in it is active now.
 func (c *Catalog) missing(ctx context.Context, id, supplier string) ([]string, int, error) {
 	rdb := c.st.RDB
-	var missing []string
-	total := 0
-	seenSet := map[string]bool{}
+	blob, err := rdb.Get(ctx, c.seenKey(id)).Bytes()
+	if err != nil {
+		return nil, 0, fmt.Errorf("load feed skus: %w", err)
+	}
+	seen := digestSet(blob)
+	size, err := rdb.SCard(ctx, c.st.SupplierIndexKey(supplier)).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("count supplier index: %w", err)
+	}
+
+	unseen := map[string]bool{} // a set: SSCAN may return a member twice
 	var cursor uint64
 	for {
 		skus, next, err := rdb.SScan(ctx, c.st.SupplierIndexKey(supplier), cursor, "", 1000).Result()
 		if err != nil {
 			return nil, 0, fmt.Errorf("scan supplier index: %w", err)
 		}
-		fresh := skus[:0]
 		for _, s := range skus {
-			if !seenSet[s] {
-				seenSet[s] = true
-				fresh = append(fresh, s)
+			if !seen.has(s) {
+				unseen[s] = true
 			}
-		}
-		if len(fresh) > 0 {
-			m, t, err := c.missingOf(ctx, id, supplier, fresh)
-			if err != nil {
-				return nil, 0, err
-			}
-			missing, total = append(missing, m...), total+t
 		}
 		if cursor = next; cursor == 0 {
-			return missing, total, nil
+			break
 		}
 	}
+
+	var missing, batch []string
+	others := 0 // inactive, or moved to another supplier
+	check := func() error {
+		m, err := c.activeOf(ctx, supplier, batch)
+		missing, others, batch = append(missing, m...), others+len(batch)-len(m), batch[:0]
+		return err
+	}
+	for s := range unseen {
+		if batch = append(batch, s); len(batch) == 1000 {
+			if err := check(); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	if err := check(); err != nil {
+		return nil, 0, err
+	}
+	return missing, int(size) - others, nil
 }
 
-// missingOf checks a batch of the supplier's SKUs: it returns those the
-// feed did not list that are still active and the supplier's, and how
-// many of the batch count as the supplier's active catalog. A SKU in the
-// feed is active now, so only the others are read.
-func (c *Catalog) missingOf(ctx context.Context, id, supplier string, skus []string) ([]string, int, error) {
-	members := make([]any, len(skus))
-	for i, s := range skus {
-		members[i] = s
-	}
-	inFeed, err := c.st.RDB.SMIsMember(ctx, c.seenKey(id), members...).Result()
-	if err != nil {
-		return nil, 0, fmt.Errorf("check supplier skus: %w", err)
+// activeOf returns the SKUs of skus that are active and the supplier's.
+func (c *Catalog) activeOf(ctx context.Context, supplier string, skus []string) ([]string, error) {
+	if len(skus) == 0 {
+		return nil, nil
 	}
 	pipe := c.st.RDB.Pipeline()
-	states := map[string]*redis.SliceCmd{}
+	cmds := make([]*redis.SliceCmd, len(skus))
 	for i, s := range skus {
-		if !inFeed[i] {
-			states[s] = pipe.HMGet(ctx, c.st.ProductKey(s), fSupplier, fActive)
-		}
+		cmds[i] = pipe.HMGet(ctx, c.st.ProductKey(s), fSupplier, fActive)
 	}
-	if len(states) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, 0, fmt.Errorf("check supplier skus: %w", err)
-		}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("check supplier skus: %w", err)
 	}
-	var missing []string
-	total := len(skus) - len(states)
-	for _, s := range skus {
-		cmd, ok := states[s]
-		if !ok {
+	var out []string
+	for i, s := range skus {
+		v := cmds[i].Val()
+		if sup, _ := v[0].(string); sup != supplier {
 			continue
 		}
-		v := cmd.Val()
-		sup, _ := v[0].(string)
-		act, _ := v[1].(string)
-		if sup == supplier && act == "1" {
-			total++
-			missing = append(missing, s)
+		if act, _ := v[1].(string); act == "1" {
+			out = append(out, s)
 		}
 	}
-	return missing, total, nil
+	return out, nil
 }
 
 func (c *Catalog) saveValidators(ctx context.Context, h map[string]string) error {
