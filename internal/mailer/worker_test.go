@@ -106,7 +106,8 @@ func orderData(i int) map[string]any {
 
 // 100 orders, each confirmation enqueued twice (200 tasks) on two worker
 // processes: exactly 100 mails arrive, one per order, each with its own
-// Message-ID; the 100 duplicates complete with Duplicate set.
+// Message-ID; the 100 duplicates complete with Duplicate set. Not parallel:
+// it counts the process-wide duplicates metric.
 func TestOneMailPerOrderThroughWorkers(t *testing.T) {
 	testenv.RequireRealRedis(t)
 	mp := testenv.SharedMailpit(t)
@@ -169,6 +170,7 @@ func TestOneMailPerOrderThroughWorkers(t *testing.T) {
 // B03 T1: a malformed payload is archived on its first run, with the
 // reason, and no SMTP connection is opened.
 func TestMalformedPayloadArchivedWithoutSMTP(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRealRedis(t)
 	srv := smtptest.Start(t, smtptest.Options{})
 	queue := testenv.Queue(t, "mail")
@@ -195,6 +197,7 @@ func TestMalformedPayloadArchivedWithoutSMTP(t *testing.T) {
 // The rate limit reschedules mails without using up a retry or counting
 // as a failure.
 func TestRateLimitReschedulesWithoutRetry(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRealRedis(t)
 	srv := smtptest.Start(t, smtptest.Options{})
 	queue := testenv.Queue(t, "mail")
@@ -234,6 +237,7 @@ func TestRateLimitReschedulesWithoutRetry(t *testing.T) {
 // reply (B18), 4xx retried until it passes (B03 T3) or the retries run out
 // (B03 T2).
 func TestSMTPRepliesThroughWorkers(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRealRedis(t)
 	for _, tc := range []struct {
 		name     string
@@ -293,6 +297,7 @@ func TestSMTPRepliesThroughWorkers(t *testing.T) {
 
 // A duplicate task completes without touching the SMTP server.
 func TestDuplicateTaskSkipsSMTP(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRealRedis(t)
 	srv := smtptest.Start(t, smtptest.Options{})
 	queue := testenv.Queue(t, "mail")
@@ -328,6 +333,7 @@ func TestDuplicateTaskSkipsSMTP(t *testing.T) {
 // B16 S4 through workers: rejected credentials archive one mail per pause
 // and reschedule the rest (no retry used), instead of one AUTH per mail.
 func TestRejectedCredentialsPauseTheTransport(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRealRedis(t)
 	certs := selfSigned(t)
 	srv := smtptest.Start(t, smtptest.Options{
@@ -371,6 +377,7 @@ func TestRejectedCredentialsPauseTheTransport(t *testing.T) {
 // enqueueing and delayed mails become due; after unpausing every order
 // gets exactly one mail with its own Message-ID.
 func TestPausedQueueSendsNothingThenEverythingOnce(t *testing.T) {
+	t.Parallel()
 	testenv.RequireRealRedis(t)
 	const orders, delayed = 300, 50
 	srv := smtptest.Start(t, smtptest.Options{KeepMessages: true})
