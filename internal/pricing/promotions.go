@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shopq/shopq/internal/store"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -440,4 +441,37 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// PromotionInfo is a stored promotion as entered, with its window in UTC.
+type PromotionInfo struct {
+	// Payload is the promotion as last upserted (times and zone as entered);
+	// nil for a cancel tombstone.
+	Payload  *tasks.PromotionUpsertPayload `json:"payload,omitempty"`
+	StartsAt time.Time                     `json:"starts_at"`
+	EndsAt   time.Time                     `json:"ends_at"`
+	// State at the instant asked: scheduled, active, ended or cancelled.
+	State string `json:"state"`
+	// SKUs counts the SKUs its term is attached to.
+	SKUs int64 `json:"skus"`
+}
+
+// Promotion returns a stored promotion; store.ErrNotFound when unknown.
+func (p *Pricing) Promotion(ctx context.Context, id string, now time.Time) (PromotionInfo, error) {
+	sp, err := p.loadPromotion(ctx, id)
+	if err != nil {
+		return PromotionInfo{}, err
+	}
+	if !sp.registered {
+		return PromotionInfo{}, fmt.Errorf("promotion %s: %w", id, store.ErrNotFound)
+	}
+	n, err := p.st.RDB.SCard(ctx, p.promoSKUsKey(id)).Result()
+	if err != nil {
+		return PromotionInfo{}, fmt.Errorf("promotion %s: %w", id, err)
+	}
+	info := PromotionInfo{Payload: sp.payload, State: sp.state(now.UnixMilli()), SKUs: n}
+	if sp.payload != nil {
+		info.StartsAt, info.EndsAt = time.UnixMilli(sp.startMS).UTC(), time.UnixMilli(sp.endMS).UTC()
+	}
+	return info, nil
 }

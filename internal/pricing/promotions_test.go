@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopq/shopq/internal/pricing"
+	"github.com/shopq/shopq/internal/store"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -267,4 +268,39 @@ func TestSweepRepairsMissedTransition(t *testing.T) {
 	v, err := b.p.Get(ctx, "S1", mustTime(t, "2025-07-01T14:00:00Z"))
 	require.NoError(t, err)
 	require.Empty(t, v.Promotions)
+}
+
+// TestSummer20JobsAgree: at each B23 probe, a transition job running at
+// that instant stores the price the reader shows, and the promotion reads
+// back as entered.
+func TestSummer20JobsAgree(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.catalog(t, "Company 123", "", nil, "LAMP")
+	entered := mustTime(t, "2025-05-20T09:00:00Z")
+	b.price(t, "LAMP", 10000, 1, entered)
+	b.upsert(t, summer20(), entered)
+
+	info, err := b.p.Promotion(ctx, "SUMMER20", entered)
+	require.NoError(t, err)
+	require.Equal(t, summer20(), *info.Payload)
+	require.Equal(t, mustTime(t, "2025-05-31T22:00:00Z"), info.StartsAt)
+	require.Equal(t, mustTime(t, "2025-06-30T22:00:00Z"), info.EndsAt)
+	require.Equal(t, "scheduled", info.State)
+	require.Equal(t, int64(1), info.SKUs)
+
+	for _, probe := range []string{"2025-05-31T21:59:59Z", "2025-05-31T22:00:00Z", "2025-06-30T21:59:59Z", "2025-06-30T22:00:00Z"} {
+		now := mustTime(t, probe)
+		_, err := b.p.Recompute(ctx, "SUMMER20", now, pricing.ReasonPromotionStart)
+		require.NoError(t, err)
+		require.Equal(t, strconv.FormatInt(b.effective(t, "LAMP", now), 10), b.stored(t, "LAMP"), probe)
+	}
+	require.Equal(t, "10000", b.stored(t, "LAMP"))
+	info, err = b.p.Promotion(ctx, "SUMMER20", mustTime(t, "2025-06-30T22:00:00Z"))
+	require.NoError(t, err)
+	require.Equal(t, "ended", info.State)
+
+	_, err = b.p.Promotion(ctx, "NOPE", entered)
+	require.ErrorIs(t, err, store.ErrNotFound)
 }
