@@ -103,3 +103,32 @@ func TestIndexesFollowChanges(t *testing.T) {
 	_, stock := b.followUps()
 	require.Empty(t, stock, "the feed carries no quantities")
 }
+
+func TestExpiredChunkIsReported(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, Options{ChunkSize: 5})
+	spec := RunSpec{RunID: "exp", Source: writeFile(t, "f.jsonl", jsonlFeed(1, 12, "1.00")),
+		Format: tasks.FormatJSONL, Supplier: "acme", Full: true}
+	run, err := b.c.Begin(ctx, spec)
+	require.NoError(t, err)
+	require.NoError(t, b.c.Split(ctx, run, func(ctx context.Context, id string, n int) error {
+		if n == 2 { // its lifetime ran out before a worker took it
+			require.NoError(t, b.st.RDB.Del(ctx, b.c.chunkKey(id, n)).Err())
+		}
+		b.applyChunk(t, id, n)
+		return nil
+	}))
+	rep, _, err := b.c.Wait(ctx, "exp")
+	require.NoError(t, err)
+	require.Equal(t, 7, rep.Created)
+	require.Equal(t, StatusCompletedWithErrors, rep.Status)
+	require.Contains(t, rep.Warnings[0], "chunk 2 expired")
+	require.Contains(t, rep.Warnings[1], "no product deactivated")
+
+	// Begin on a finished run re-attaches: nothing is split again.
+	again, err := b.c.Begin(ctx, spec)
+	require.NoError(t, err)
+	require.Equal(t, stateDone, again.State)
+	require.Equal(t, run.Version, again.Version)
+}
