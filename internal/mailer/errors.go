@@ -139,7 +139,7 @@ func classifyDial(err error) *Error {
 		e.Op, e.Class = "tls", Permanent
 	case errors.As(err, &tpe):
 		e.Code, e.Class = tpe.Code, classifyReply(tpe.Code)
-		e.Reply = fmt.Sprintf("%d %s", tpe.Code, tpe.Msg)
+		e.Reply = redactAddrs(fmt.Sprintf("%d %s", tpe.Code, tpe.Msg))
 		e.Enhanced = enhancedRE.FindString(tpe.Msg)
 		if strings.Contains(err.Error(), "SMTP AUTH failed") {
 			e.Op = "auth"
@@ -197,12 +197,23 @@ func sendReply(se *gomail.SendError) string {
 		s = se.Reason.String()
 	}
 	// Since Go 1.26 textproto.Error quotes the reply text: 550 "5.1.1 ...".
-	return quotedReply.ReplaceAllStringFunc(s, func(m string) string {
+	s = quotedReply.ReplaceAllStringFunc(s, func(m string) string {
 		if u, err := strconv.Unquote(m[4:]); err == nil {
 			return m[:4] + u
 		}
 		return m
 	})
+	return redactAddrs(s)
+}
+
+var addrRE = regexp.MustCompile(`[^\s<>"'(),;:]+@([A-Za-z0-9.-]+)`)
+
+// redactAddrs hides the local part of addresses a server echoes in its
+// reply ("550 5.1.1 <ada@example.test>: Recipient address rejected"):
+// replies end up in task errors and log lines, which carry no addresses.
+// The domain stays, since it tells which receiver refused.
+func redactAddrs(s string) string {
+	return addrRE.ReplaceAllString(s, "***@$1")
 }
 
 var quotedReply = regexp.MustCompile(`\b[2-5]\d\d "(?:[^"\\]|\\.)*"`)

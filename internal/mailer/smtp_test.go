@@ -60,6 +60,8 @@ func TestFailureClasses(t *testing.T) {
 		{"450OnRcpt", on("RCPT", 0, reply("450 4.2.1 mailbox busy")), mailer.Temporary, 450, "mailbox busy"},
 		{"452OnRcpt", on("RCPT", 0, reply("452 4.2.2 over quota")), mailer.Temporary, 452, "over quota"},
 		{"550OnRcpt", on("RCPT", 0, reply("550 5.1.1 no such user")), mailer.Permanent, 550, "5.1.1 no such user"},
+		{"550EchoingAddress", on("RCPT", 0, reply("550 5.1.1 <ada@example.test>: Recipient address rejected")),
+			mailer.Permanent, 550, "5.1.1 <***@example.test>: Recipient address rejected"},
 		{"554OnData", on("DATA", 0, reply("554 5.5.1 no valid recipients")), mailer.Permanent, 554, "no valid"},
 		{"451AfterData", on(smtptest.DataEnd, 0, reply("451 4.7.1 greylisted")), mailer.Temporary, 451, "greylisted"},
 		{"554AfterData", on(smtptest.DataEnd, 0, reply("554 5.7.1 spam")), mailer.Permanent, 554, "spam"},
