@@ -232,6 +232,7 @@ func TestImportB22MalformedRows(t *testing.T) {
 		require.Contains(t, byRow[500].Reason, "12,99€")
 		require.Equal(t, colSKU, byRow[501].Field)
 		require.Equal(t, "duplicates the SKU of row 12", byRow[2345].Reason)
+		require.Equal(t, colSKU, byRow[2345].Field)
 		require.Equal(t, "has 9 fields, the header has 8", byRow[7777].Reason)
 		require.Equal(t, colQty, byRow[9999].Field)
 		require.Contains(t, byRow[9999].Reason, "negative")

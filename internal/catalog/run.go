@@ -201,7 +201,7 @@ func (c *Catalog) readFeed(ctx context.Context, run Run, rd Reader, s *splitStat
 			c.addReject(s, *rec.Reject)
 		default:
 			if first, dup := s.firstRow(rec.Product.SKU, rec.Row); dup {
-				c.addReject(s, tasks.RowError{Row: rec.Row, Field: "sku", SKU: rec.Product.SKU,
+				c.addReject(s, tasks.RowError{Row: rec.Row, Field: skuField(run.Spec.Format), SKU: rec.Product.SKU,
 					Reason: fmt.Sprintf("duplicates the SKU of row %d", first)})
 				continue
 			}
@@ -487,4 +487,15 @@ func (d digestSet) has(sku string) bool {
 		}
 	}
 	return false
+}
+
+// skuField names the SKU's field in a format's rejects.
+func skuField(format string) string {
+	switch format {
+	case tasks.FormatShopifyCSV:
+		return colSKU
+	case tasks.FormatMerchantTSV, tasks.FormatMerchantXML:
+		return attrID
+	}
+	return "sku"
 }
