@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shopq/shopq/internal/store"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -125,6 +126,13 @@ func TestExpiredChunkIsReported(t *testing.T) {
 	require.Equal(t, StatusCompletedWithErrors, rep.Status)
 	require.Contains(t, rep.Warnings[0], "chunk 2 expired")
 	require.Contains(t, rep.Warnings[1], "no product deactivated")
+
+	prog, err := b.c.Progress(ctx, "exp")
+	require.NoError(t, err)
+	require.Equal(t, Progress{State: stateDone, RowsRead: 12, Chunks: 3, ChunksDone: 3, Written: 3}, prog)
+	require.Equal(t, "done: 12 rows", prog.String())
+	_, err = b.c.Progress(ctx, "nope")
+	require.ErrorIs(t, err, store.ErrNotFound)
 
 	// Begin on a finished run re-attaches: nothing is split again.
 	again, err := b.c.Begin(ctx, spec)

@@ -405,6 +405,21 @@ type Progress struct {
 	Written    int64  `json:"chunks_written"`
 }
 
+// String formats the progress as one terminal line, e.g. "reading feed:
+// 120000 rows, 180/240 chunks applied" or "applying: 1000000 rows, 1990/2000
+// chunks applied".
+func (p Progress) String() string {
+	switch p.State {
+	case stateParsing:
+		return fmt.Sprintf("reading feed: %d rows, %d/%d chunks applied", p.RowsRead, p.ChunksDone, p.Written)
+	case stateChunked:
+		return fmt.Sprintf("applying: %d rows, %d/%d chunks applied", p.RowsRead, p.ChunksDone, p.Chunks)
+	case stateFinalizing:
+		return fmt.Sprintf("finishing: %d rows, %d chunks applied", p.RowsRead, p.ChunksDone)
+	}
+	return fmt.Sprintf("done: %d rows", p.RowsRead)
+}
+
 // Progress returns a run's progress, or store.ErrNotFound.
 func (c *Catalog) Progress(ctx context.Context, id string) (Progress, error) {
 	pipe := c.st.RDB.Pipeline()
