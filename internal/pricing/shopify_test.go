@@ -17,6 +17,8 @@ import (
 // shopifyRow is one variant's prices from a Shopify product export.
 type shopifyRow struct {
 	sku       string
+	handle    string
+	options   []string
 	price     int64
 	compareAt int64 // 0 when empty
 }
@@ -40,7 +42,12 @@ func readShopifyPrices(t *testing.T, path string) []shopifyRow {
 		if sku == "" {
 			sku = r[col["Handle"]] + "/" + strings.ToLower(r[col["Option1 Value"]])
 		}
-		row := shopifyRow{sku: sku, price: cents(t, r[col["Variant Price"]])}
+		row := shopifyRow{sku: sku, handle: r[col["Handle"]], price: cents(t, r[col["Variant Price"]])}
+		for _, c := range []string{"Option1 Value", "Option2 Value", "Option3 Value"} {
+			if v := r[col[c]]; v != "" && v != "Default Title" {
+				row.options = append(row.options, v)
+			}
+		}
 		if v := r[col["Variant Compare At Price"]]; v != "" {
 			row.compareAt = cents(t, v)
 		}
