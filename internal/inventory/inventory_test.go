@@ -420,3 +420,26 @@ func TestExpireSweepTask(t *testing.T) {
 	require.Equal(t, "back-in-stock:SW:1:ann@example.test", mails[0].EffectKey)
 	requireBalanced(t, b.inv, "SW")
 }
+
+// Quotes, backslashes, braces and non-ASCII in ids survive the outcome
+// the script writes by hand.
+func TestOddIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, inventory.Options{})
+	sku, op := `RECORD FRAME 7" {SINGLE} \ Größe`, `ORD-"1"/\n/ü`
+	_, err := b.inv.Set(ctx, sku, 3, 1, "")
+	require.NoError(t, err)
+	for range 2 {
+		out, err := b.inv.Reserve(ctx, sku, 2, op)
+		require.NoError(t, err)
+		require.Equal(t, sku, out.SKU)
+		require.Equal(t, op, out.OperationID)
+		require.True(t, out.Granted)
+	}
+	out, err := b.inv.Commit(ctx, op)
+	require.NoError(t, err)
+	require.True(t, out.Applied)
+	require.Equal(t, tasks.StockLevel{SKU: sku, OnHand: 1, Available: 1}, level(t, b.inv, sku))
+	requireBalanced(t, b.inv, sku)
+}

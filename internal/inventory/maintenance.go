@@ -30,11 +30,17 @@ func (inv *Inventory) scanSKUs(ctx context.Context, fn func(sku string) error) e
 }
 
 // ExpireSKU releases sku's reservations whose expiry has passed and returns
-// their outcomes (each with its own low-stock and back-in-stock events).
+// their outcomes (each with its own low-stock and back-in-stock events). It
+// also drops ledger index entries older than the record lifetime.
 func (inv *Inventory) ExpireSKU(ctx context.Context, sku string) ([]Outcome, error) {
-	now := strconv.FormatInt(inv.opts.Now().UnixMilli(), 10)
+	nowMS := inv.opts.Now().UnixMilli()
+	oldest := strconv.FormatInt(nowMS-inv.st.Lifetimes.Ledger.Milliseconds(), 10)
+	err := inv.st.RDB.ZRemRangeByScore(ctx, inv.st.TagKey("sku", sku, "ledger"), "-inf", "("+oldest).Err()
+	if err != nil {
+		return nil, fmt.Errorf("expire %s: trim ledger index: %w", sku, err)
+	}
 	ops, err := inv.st.RDB.ZRangeByScore(ctx, inv.st.TagKey("sku", sku, "expiry"),
-		&redis.ZRangeBy{Min: "-inf", Max: now}).Result()
+		&redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(nowMS, 10)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("expire %s: %w", sku, err)
 	}

@@ -19,7 +19,8 @@ import "github.com/redis/go-redis/v9"
 //
 // The outcome is stored in the operation record under the action's name
 // before it is returned: a repeat returns it with duplicate = true and
-// changes nothing.
+// changes nothing. Ledger index entries older than the record lifetime are
+// trimmed by the expiry sweep, not here, to keep the script short.
 var opScript = redis.NewScript(`
 local stock, opk, held, exp, subs, bis, ledger = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local action, sku, op = ARGV[1], ARGV[2], ARGV[3]
@@ -32,10 +33,14 @@ local threshold = tonumber(ARGV[9])
 
 local prev = redis.call('HGET', opk, action)
 if prev then
-  local r = cjson.decode(prev)
-  r.duplicate = true
-  return cjson.encode(r)
+  return (string.gsub(prev, '"duplicate":false', '"duplicate":true', 1))
 end
+
+-- JSON by hand: cjson.encode costs several times the rest of the script.
+local function q(str)
+  return '"' .. (string.gsub(str, '[%c"\\]', function(c) return string.format('\\u%04x', string.byte(c)) end)) .. '"'
+end
+local function b(v) if v then return 'true' end return 'false' end
 
 local v = redis.call('HMGET', stock, 'on_hand', 'reserved', 'version', 'ledger_on_hand', 'ledger_reserved',
   'low', 'out', 'low_seq', 'bis_seq')
@@ -141,16 +146,16 @@ if exists or r.applied then
 end
 if #sf > 0 then redis.call('HSET', stock, unpack(sf)) end
 
-r.on_hand, r.reserved, r.available = on, res, avail
-r.ledger_on_hand, r.ledger_reserved = don, dres
-r.at = now
-local enc = cjson.encode(r)
+local enc = string.format('{"sku":%s,"operation_id":%s,"applied":%s,"granted":%s,"duplicate":false,' ..
+  '"stale":%s,"reason":%s,"quantity":%d,"on_hand":%d,"reserved":%d,"available":%d,"low_stock":%d,' ..
+  '"back_in_stock":%d,"ledger_on_hand":%d,"ledger_reserved":%d,"at":%d}',
+  q(sku), q(op), b(r.applied), b(r.granted), b(r.stale), q(r.reason or ''), r.quantity or 0, on, res, avail,
+  r.low_stock or 0, r.back_in_stock or 0, don, dres, now)
 of[#of + 1] = action
 of[#of + 1] = enc
 redis.call('HSET', opk, unpack(of))
 redis.call('PEXPIRE', opk, keep)
 redis.call('ZADD', ledger, now, op)
-redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - keep)
 return enc
 `)
 
