@@ -122,3 +122,36 @@ func TestConcurrentReservationsAcrossWorkers(t *testing.T) {
 	require.Equal(t, tasks.StockLevel{SKU: "HOT", OnHand: m, Reserved: m, Available: 0}, level(t, inv, "HOT"))
 	requireBalanced(t, inv, "HOT")
 }
+
+// B05(a) through asynq: ORD-2001 and ORD-2002 each take one MUG-BLU in the
+// same second, enqueued with asynq.Unique. The operation id is part of the
+// payload, so the uniqueness lock (queue + type + payload) never merges the
+// two, and both apply.
+func TestTwoOrdersSameSKUThroughUniqueTasks(t *testing.T) {
+	testenv.RequireRealRedis(t)
+	ctx := context.Background()
+	queue := testenv.Queue(t, "b05")
+	st := store.New(testenv.Redis(t), testenv.Prefix(t), store.Lifetimes{})
+	inv := inventory.New(st, inventory.Options{})
+	_, err := inv.Set(ctx, "MUG-BLU", 10, 1, "")
+	require.NoError(t, err)
+
+	client := asynq.NewClient(redisOpt(t))
+	defer func() { _ = client.Close() }()
+	for _, order := range []string{"ORD-2001", "ORD-2002"} {
+		tk, err := tasks.NewInventoryAdjustTask(tasks.InventoryAdjustPayload{
+			SKU: "MUG-BLU", Delta: -1, Reason: tasks.ReasonCorrection, OperationID: order + "/1",
+		}, asynq.Queue(queue), asynq.Unique(time.Minute))
+		require.NoError(t, err)
+		_, err = client.Enqueue(tk)
+		require.NoError(t, err, "payloads differ by operation id")
+	}
+	startWorkers(t, 2, 2, queue, func() handlers.Family {
+		return handlers.NewInventory(handlers.Deps{Store: st, Enqueuer: &recorder{}}, inventory.Options{})
+	})
+	require.Eventually(t, func() bool {
+		l, err := inv.Level(ctx, "MUG-BLU")
+		return err == nil && l.OnHand == 8
+	}, 30*time.Second, 10*time.Millisecond)
+	requireBalanced(t, inv, "MUG-BLU")
+}
