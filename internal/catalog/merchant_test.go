@@ -131,6 +131,17 @@ func TestMerchantTSVAndXMLSameCatalog(t *testing.T) {
 			got[sku] = p
 		}
 		catalogs[tc.format] = got
+
+		prices, stock := b.followUps()
+		require.Len(t, prices, 3)
+		require.Len(t, stock, 2, "TEA-1 carries no quantity")
+		mug := prices[0]
+		require.Equal(t, "MUG-BLU", mug.SKU)
+		require.Equal(t, int64(1500), mug.Amount)
+		require.Equal(t, int64(1250), *mug.SaleAmount)
+		require.Equal(t, "2026-02-24T10:07:00Z", mug.SaleStartsAt)
+		require.Equal(t, "2026-02-28T22:07:00Z", mug.SaleEndsAt)
+		require.NoError(t, mug.Validate())
 	}
 	require.Equal(t, catalogs[tasks.FormatMerchantTSV], catalogs[tasks.FormatMerchantXML])
 
