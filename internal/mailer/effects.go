@@ -58,6 +58,9 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then return redis.call('DEL', KEYS[2]) 
 return 0
 `)
 
+// errNoStore: the Mailer was built without a store.
+var errNoStore = errors.New("mailer has no store")
+
 func (m *Mailer) effectKeys(key string) []string {
 	return []string{m.store.TagKey("mail", key, "sent"), m.store.TagKey("mail", key, "lease")}
 }
@@ -66,6 +69,9 @@ func (m *Mailer) effectKeys(key string) []string {
 // sent, takes a lease for sending it, good for lease (at least the time a
 // send may take).
 func (m *Mailer) Claim(ctx context.Context, key string, lease time.Duration) (Claim, error) {
+	if m.store == nil {
+		return Claim{}, errNoStore
+	}
 	token := randomToken()
 	res, err := claimScript.Run(ctx, m.store.RDB, m.effectKeys(key), token, lease.Milliseconds()).Slice()
 	if err != nil {
@@ -92,6 +98,9 @@ func (m *Mailer) Record(ctx context.Context, c Claim, messageID string) error {
 	if !c.Held() {
 		return errors.New("record effect: claim not held")
 	}
+	if m.store == nil {
+		return errNoStore
+	}
 	err := recordScript.Run(ctx, m.store.RDB, m.effectKeys(c.key), c.token, messageID,
 		m.effectTTL.Milliseconds()).Err()
 	if err != nil {
@@ -103,7 +112,7 @@ func (m *Mailer) Record(ctx context.Context, c Claim, messageID string) error {
 // Release drops c's lease without a record (the send failed), so a retry
 // need not wait for the lease to expire.
 func (m *Mailer) Release(ctx context.Context, c Claim) error {
-	if !c.Held() {
+	if !c.Held() || m.store == nil {
 		return nil
 	}
 	if err := releaseScript.Run(ctx, m.store.RDB, m.effectKeys(c.key), c.token).Err(); err != nil {
@@ -136,6 +145,9 @@ return 0
 func (m *Mailer) Allow(ctx context.Context) (time.Duration, error) {
 	if m.opts.RatePerSecond <= 0 {
 		return 0, nil
+	}
+	if m.store == nil {
+		return 0, errNoStore
 	}
 	interval := 1e6 / m.opts.RatePerSecond
 	burst := interval * math.Max(1, math.Floor(m.opts.RatePerSecond))

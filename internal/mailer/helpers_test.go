@@ -2,15 +2,7 @@ package mailer_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopq/shopq/internal/mailer"
+	"github.com/shopq/shopq/internal/mailer/smtptest"
 	"github.com/shopq/shopq/internal/store"
 	"github.com/shopq/shopq/internal/testenv"
 	"github.com/shopq/shopq/tasks"
@@ -109,34 +102,12 @@ type tlsFiles struct {
 
 func selfSigned(t testing.TB) tlsFiles {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := smtptest.SelfSigned()
 	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "shopq test"},
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-
 	dir := t.TempDir()
-	f := tlsFiles{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	require.NoError(t, os.WriteFile(f.CertFile, certPEM, 0o600))
-	require.NoError(t, os.WriteFile(f.KeyFile, keyPEM, 0o600))
-
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(certPEM))
-	f.Server = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	f.Client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	f := tlsFiles{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
+		Server: c.Server, Client: c.Client}
+	require.NoError(t, os.WriteFile(f.CertFile, c.CertPEM, 0o600))
+	require.NoError(t, os.WriteFile(f.KeyFile, c.KeyPEM, 0o600))
 	return f
 }

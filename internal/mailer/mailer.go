@@ -35,7 +35,8 @@ type Mailer struct {
 
 // New checks opts, loads the templates and opens the transport (SMTP
 // sessions are dialled on first use). st keeps effect records and the rate
-// limit; logger may be nil.
+// limit (without it, Claim, Record and Allow fail: only Render, Compose and
+// Send work, as benchmarks need); logger may be nil.
 func New(opts Options, st *store.Store, logger *slog.Logger) (*Mailer, error) {
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
@@ -51,7 +52,10 @@ func New(opts Options, st *store.Store, logger *slog.Logger) (*Mailer, error) {
 
 	m := &Mailer{opts: opts, store: st, log: logger, templates: tpl, effectTTL: opts.EffectTTL}
 	if m.effectTTL <= 0 {
-		m.effectTTL = st.Lifetimes.MailEffect
+		m.effectTTL = store.DefaultLifetimes().MailEffect
+		if st != nil {
+			m.effectTTL = st.Lifetimes.MailEffect
+		}
 	}
 	m.from, _ = mail.ParseAddress(opts.From) // checked by Validate
 	m.domain = domainOf(m.from.Address)
