@@ -141,16 +141,23 @@ func parseOptInt(v string, errs []error) (int64, []error) {
 // the SKU's data is unchanged since it was read, and never over one made
 // with a later clock.
 func (p *Pricing) Materialise(ctx context.Context, skus []string, now time.Time, reason string) (map[string]Materialised, error) {
-	out := make(map[string]Materialised, len(skus))
+	return p.materialise(ctx, dedupe(skus), nil, now, reason)
+}
+
+// materialise is Materialise for distinct SKUs, starting from snaps when
+// the caller just read them (nil: read them first).
+func (p *Pricing) materialise(ctx context.Context, todo []string, snaps []snapshot, now time.Time, reason string) (map[string]Materialised, error) {
+	out := make(map[string]Materialised, len(todo))
 	var events []Event
-	todo := dedupe(skus)
 	for attempt := 0; len(todo) > 0; attempt++ {
 		if attempt == maxCASAttempts {
 			return out, fmt.Errorf("materialise: %d SKUs kept changing, e.g. %s", len(todo), todo[0])
 		}
-		snaps, err := p.read(ctx, todo)
-		if err != nil {
-			return out, err
+		if snaps == nil {
+			var err error
+			if snaps, err = p.read(ctx, todo); err != nil {
+				return out, err
+			}
 		}
 		cmds := make([]*redis.Cmd, len(todo))
 		quotes := make([]Quote, len(todo))
@@ -164,7 +171,7 @@ func (p *Pricing) Materialise(ctx context.Context, skus []string, now time.Time,
 		if found == 0 {
 			break
 		}
-		err = p.execScripts(ctx, casScript, func(pipe redis.Pipeliner) {
+		err := p.execScripts(ctx, casScript, func(pipe redis.Pipeliner) {
 			for i := range todo {
 				if !snaps[i].found {
 					continue
@@ -195,7 +202,7 @@ func (p *Pricing) Materialise(ctx context.Context, skus []string, now time.Time,
 				events = append(events, e)
 			}
 		}
-		todo = again
+		todo, snaps = again, nil
 	}
 	if err := p.publish(ctx, events); err != nil {
 		return out, err

@@ -69,19 +69,22 @@ redis.call('HSET', KEYS[1], 'x', '1')
 return 'ok'`)
 
 // termScript attaches (ARGV[1] = term JSON) or detaches (ARGV[1] = "") a
-// promotion's term on a SKU and bumps the SKU's rev when it changed.
+// promotion's term on a SKU, bumps the SKU's rev when it changed, and
+// returns the SKU's price and terms hashes as they are now, so the caller
+// materialises from a consistent read without another round trip.
 // KEYS[1] terms hash, KEYS[2] price hash; ARGV[2] promotion id.
 var termScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
+local changed = true
 if ARGV[1] == '' then
-  if not cur then return 0 end
-  redis.call('HDEL', KEYS[1], ARGV[2])
-else
-  if cur == ARGV[1] then return 0 end
+  if cur then redis.call('HDEL', KEYS[1], ARGV[2]) else changed = false end
+elseif cur ~= ARGV[1] then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
+else
+  changed = false
 end
-redis.call('HINCRBY', KEYS[2], 'rev', 1)
-return 1`)
+if changed then redis.call('HINCRBY', KEYS[2], 'rev', 1) end
+return {redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[1])}`)
 
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -356,15 +359,27 @@ func (p *Pricing) setTerms(ctx context.Context, id string, skus []string, termJS
 	if len(skus) == 0 {
 		return nil
 	}
+	skus = dedupe(skus)
+	cmds := make([]*redis.Cmd, len(skus))
 	err := p.execScripts(ctx, termScript, func(pipe redis.Pipeliner) {
-		for _, sku := range skus {
-			termScript.EvalSha(ctx, pipe, []string{p.termsKey(sku), p.priceKey(sku)}, termJSON, id)
+		for i, sku := range skus {
+			cmds[i] = termScript.EvalSha(ctx, pipe, []string{p.termsKey(sku), p.priceKey(sku)}, termJSON, id)
 		}
 	})
 	if err != nil {
 		return err
 	}
-	ms, err := p.Materialise(ctx, skus, now, reason)
+	snaps := make([]snapshot, len(skus))
+	for i, c := range cmds {
+		res, _ := c.Slice()
+		if len(res) != 2 {
+			return fmt.Errorf("term script for sku %s: unexpected reply %v", skus[i], c.Val())
+		}
+		if snaps[i], err = parseSnapshot(skus[i], flatMap(res[0]), flatMap(res[1])); err != nil {
+			return err
+		}
+	}
+	ms, err := p.materialise(ctx, skus, snaps, now, reason)
 	if err != nil {
 		return err
 	}
@@ -474,4 +489,16 @@ func (p *Pricing) Promotion(ctx context.Context, id string, now time.Time) (Prom
 		info.StartsAt, info.EndsAt = time.UnixMilli(sp.startMS).UTC(), time.UnixMilli(sp.endMS).UTC()
 	}
 	return info, nil
+}
+
+// flatMap turns a Lua HGETALL reply (field, value, ...) into a map.
+func flatMap(v any) map[string]string {
+	items, _ := v.([]any)
+	m := make(map[string]string, len(items)/2)
+	for i := 0; i+1 < len(items); i += 2 {
+		k, _ := items[i].(string)
+		val, _ := items[i+1].(string)
+		m[k] = val
+	}
+	return m
 }
