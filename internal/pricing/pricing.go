@@ -26,6 +26,8 @@
 //	{prefix}pricing:transitions      zset: "ps:<id>", "pe:<id>", "ss:<sku>",
 //	                                 "se:<sku>" scored by the bound's Unix ms
 //	{prefix}pricing:sweep            last sweep's instant (Unix ms)
+//	{prefix}pricing:live             zset: scheduled and active promotion ids by end
+//	{prefix}pricing:refresh          last refresh of the live promotions (Unix ms)
 //	{prefix}events                   stream of effective price changes
 package pricing
 
@@ -48,6 +50,7 @@ const (
 	ReasonPromotionStart  = "promotion_start"
 	ReasonPromotionEnd    = "promotion_end"
 	ReasonSweep           = "sweep"
+	ReasonRefresh         = "refresh"
 )
 
 // Defaults of Options.
@@ -60,6 +63,7 @@ const (
 	DefaultTransitionRetention = 7 * 24 * time.Hour
 	DefaultLockWait            = 30 * time.Second
 	DefaultNoteLifetime        = 10 * time.Minute
+	DefaultRefreshInterval     = 15 * time.Minute
 )
 
 // Options tune pricing; zero values mean the defaults.
@@ -85,6 +89,10 @@ type Options struct {
 	// its SKU do no work; after it, they apply as usual (the noted one then
 	// applies over them when it arrives). Default: 10m.
 	NoteLifetime time.Duration
+	// RefreshInterval is how often the sweep recomputes every scheduled and
+	// active promotion from the catalog indexes, so SKUs indexed after a
+	// promotion's last recompute get it. Default: 15m.
+	RefreshInterval time.Duration
 	// LockWait is how long a promotion recompute waits for another one of
 	// the same promotion before failing (and being retried). Default: 30s.
 	LockWait time.Duration
@@ -111,6 +119,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NoteLifetime <= 0 {
 		o.NoteLifetime = DefaultNoteLifetime
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = DefaultRefreshInterval
 	}
 	if o.LockWait <= 0 {
 		o.LockWait = DefaultLockWait
@@ -144,6 +155,8 @@ func (p *Pricing) promoNextKey(id, token string) string {
 func (p *Pricing) promoLockKey(id string) string { return p.st.TagKey("promo", id, "lock") }
 func (p *Pricing) transitionsKey() string        { return p.st.Key("pricing", "transitions") }
 func (p *Pricing) sweepKey() string              { return p.st.Key("pricing", "sweep") }
+func (p *Pricing) refreshKey() string            { return p.st.Key("pricing", "refresh") }
+func (p *Pricing) liveKey() string               { return p.st.Key("pricing", "live") }
 
 // EventsKey is the stream of effective price changes.
 func (p *Pricing) EventsKey() string { return p.st.Key("events") }

@@ -218,6 +218,9 @@ func (p *Pricing) Recompute(ctx context.Context, id string, now time.Time, reaso
 		return out, err
 	}
 
+	if err := p.markLive(ctx, id, termJSON != "", sp.endMS); err != nil {
+		return out, err
+	}
 	if termJSON != "" {
 		if err := p.recordTransitions(ctx, id, sp.startMS, sp.endMS); err != nil {
 			return out, err
@@ -360,6 +363,13 @@ func (p *Pricing) setTerms(ctx context.Context, id string, skus []string, termJS
 		return nil
 	}
 	skus = dedupe(skus)
+	if termJSON != "" {
+		// Track before attaching: after a crash the set still names every
+		// SKU carrying the term, so the next recompute can detach it.
+		if err := p.st.RDB.SAdd(ctx, p.promoSKUsKey(id), toAny(skus)...).Err(); err != nil {
+			return err
+		}
+	}
 	cmds := make([]*redis.Cmd, len(skus))
 	err := p.execScripts(ctx, termScript, func(pipe redis.Pipeliner) {
 		for i, sku := range skus {
@@ -414,6 +424,22 @@ func (p *Pricing) recordTransitions(ctx context.Context, id string, startMS, end
 		redis.Z{Score: float64(endMS), Member: "pe:" + id}).Err()
 	if err != nil {
 		return fmt.Errorf("record transitions of promotion %s: %w", id, err)
+	}
+	return nil
+}
+
+// markLive keeps the set of scheduled and active promotions, which the
+// sweep refreshes so SKUs added to the catalog after a recompute get the
+// promotion too.
+func (p *Pricing) markLive(ctx context.Context, id string, live bool, endMS int64) error {
+	var err error
+	if live {
+		err = p.st.RDB.ZAdd(ctx, p.liveKey(), redis.Z{Score: float64(endMS), Member: id}).Err()
+	} else {
+		err = p.st.RDB.ZRem(ctx, p.liveKey(), id).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("mark promotion %s: %w", id, err)
 	}
 	return nil
 }

@@ -304,3 +304,43 @@ func TestSummer20JobsAgree(t *testing.T) {
 	_, err = b.p.Promotion(ctx, "NOPE", entered)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// TestSweepRefreshAddsNewSKUs: a product indexed under a promotion's vendor
+// after the promotion was computed gets it at the next refresh.
+func TestSweepRefreshAddsNewSKUs(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	now := mustTime(t, "2025-07-01T10:00:00Z")
+	b.catalog(t, "V", "", nil, "OLD")
+	b.price(t, "OLD", 1000, 1, now)
+	_, err := b.p.Sweep(ctx, now)
+	require.NoError(t, err)
+	b.upsert(t, tasks.PromotionUpsertPayload{
+		ID: "V10", Discount: tasks.Discount{Percent: 10}, Target: tasks.Target{Vendors: []string{"V"}},
+		StartsAt: "2025-07-01", EndsAt: "2025-07-31",
+	}, now)
+
+	b.catalog(t, "V", "", nil, "NEW")
+	b.price(t, "NEW", 2000, 1, now)
+	require.Equal(t, int64(2000), b.effective(t, "NEW", now), "not yet targeted")
+
+	res, err := b.p.Sweep(ctx, now.Add(time.Minute))
+	require.NoError(t, err)
+	require.Zero(t, res.Promotions, "refresh not due yet")
+	res, err = b.p.Sweep(ctx, now.Add(pricing.DefaultRefreshInterval))
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Promotions)
+	require.Equal(t, 1, res.Changed)
+	require.Equal(t, int64(1800), b.effective(t, "NEW", now))
+	ev := b.events(t)
+	require.Equal(t, pricing.ReasonRefresh, ev[len(ev)-1].Reason)
+
+	// Ended promotions leave the live set: later refreshes skip them.
+	end := mustTime(t, "2025-08-01T01:00:00Z")
+	_, err = b.p.Sweep(ctx, end)
+	require.NoError(t, err)
+	res, err = b.p.Sweep(ctx, end.Add(pricing.DefaultRefreshInterval))
+	require.NoError(t, err)
+	require.Zero(t, res.Promotions)
+}

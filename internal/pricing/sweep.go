@@ -22,7 +22,9 @@ type SweepResult struct {
 // that fell between the previous sweep (less Options.SweepOverlap; the first
 // sweep looks back Options.SweepLookback) and now, in case no transition
 // task handled it, and forgets transitions older than
-// Options.TransitionRetention. Running it again is harmless.
+// Options.TransitionRetention. Every Options.RefreshInterval it also
+// recomputes every scheduled and active promotion, so SKUs the catalog
+// indexed since get them. Running it again is harmless.
 func (p *Pricing) Sweep(ctx context.Context, now time.Time) (SweepResult, error) {
 	var res SweepResult
 	nowMS := now.UnixMilli()
@@ -53,8 +55,23 @@ func (p *Pricing) Sweep(ctx context.Context, now time.Time) (SweepResult, error)
 		}
 	}
 
+	reason := ReasonSweep
+	refresh, err := p.refreshDue(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	if refresh {
+		reason = ReasonRefresh
+		live, err := p.st.RDB.ZRange(ctx, p.liveKey(), 0, -1).Result()
+		if err != nil {
+			return res, fmt.Errorf("sweep: %w", err)
+		}
+		for _, id := range live {
+			promos[id] = true
+		}
+	}
 	for id := range promos {
-		out, err := p.Recompute(ctx, id, now, ReasonSweep)
+		out, err := p.Recompute(ctx, id, now, reason)
 		if err != nil {
 			return res, fmt.Errorf("sweep: %w", err)
 		}
@@ -77,10 +94,26 @@ func (p *Pricing) Sweep(ctx context.Context, now time.Time) (SweepResult, error)
 
 	pipe := p.st.RDB.Pipeline()
 	pipe.Set(ctx, p.sweepKey(), nowMS, 0)
+	if refresh {
+		pipe.Set(ctx, p.refreshKey(), nowMS, 0)
+	}
 	pipe.ZRemRangeByScore(ctx, p.transitionsKey(), "-inf",
 		"("+strconv.FormatInt(nowMS-p.opts.TransitionRetention.Milliseconds(), 10))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return res, fmt.Errorf("sweep: %w", err)
 	}
 	return res, nil
+}
+
+// refreshDue reports whether Options.RefreshInterval has passed since the
+// last refresh of the live promotions (or none happened yet).
+func (p *Pricing) refreshDue(ctx context.Context, now time.Time) (bool, error) {
+	last, err := p.st.RDB.Get(ctx, p.refreshKey()).Int64()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("sweep: %w", err)
+	}
+	return now.UnixMilli()-last >= p.opts.RefreshInterval.Milliseconds(), nil
 }
