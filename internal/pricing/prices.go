@@ -53,7 +53,8 @@ return 1`)
 var applyScript = redis.NewScript(`
 local h = KEYS[1]
 local ver = redis.call('HGET', h, 'ver')
-if ver and ARGV[1] <= ver then return 'stale' end
+if ver == ARGV[1] then return 'duplicate' end
+if ver and ARGV[1] < ver then return 'stale' end
 local seen = redis.call('HGET', h, 'seen')
 if seen and ARGV[1] < seen then
   local at = tonumber(redis.call('HGET', h, 'seenat') or '0')
@@ -133,12 +134,21 @@ func (p *Pricing) ApplyBatch(ctx context.Context, us []tasks.PriceUpdatePayload,
 	tr := p.st.RDB.Pipeline()
 	for i, c := range cmds {
 		u := &us[i]
-		results[i] = UpdateResult{SKU: u.SKU, Version: u.Version, Outcome: Outcome(c.Val().(string))}
-		if results[i].Outcome != Applied {
+		res, _ := c.Text()
+		results[i] = UpdateResult{SKU: u.SKU, Version: u.Version, Outcome: Outcome(res)}
+		switch results[i].Outcome {
+		case Applied:
+			p.recordSaleTransitions(ctx, tr, u)
+		case "duplicate":
+			// The applied version again, e.g. a retry after the first
+			// attempt stored the price but failed before materialising it:
+			// stale for the caller, but finish the materialisation (a no-op
+			// when it already happened).
+			results[i].Outcome = Stale
+		default:
 			continue
 		}
 		applied = append(applied, u.SKU)
-		p.recordSaleTransitions(ctx, tr, u)
 	}
 	if tr.Len() > 0 {
 		if _, err := tr.Exec(ctx); err != nil {

@@ -80,6 +80,26 @@ func TestPriceUpdate(t *testing.T) {
 		require.Len(t, b.events(t), 2)
 	})
 
+	t.Run("RetryFinishesMaterialisation", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		b.price(t, "MUG", 1000, 1, t0)
+		// The first attempt of version 2 stored the price, then its worker
+		// died before materialising it.
+		key := b.st.TagKey("sku", "MUG", "price")
+		require.NoError(t, b.rdb.HSet(ctx, key, "ver", fmt.Sprintf("%020d", 2), "base", 1200).Err())
+		require.NoError(t, b.rdb.HIncrBy(ctx, key, "rev", 1).Err())
+		require.Equal(t, "1000", b.stored(t, "MUG"))
+
+		r := b.price(t, "MUG", 1200, 2, t0) // the retry
+		require.Equal(t, pricing.Stale, r.Outcome)
+		require.Equal(t, "1200", b.stored(t, "MUG"))
+		ev := b.events(t)
+		require.Equal(t, int64(1200), ev[len(ev)-1].New)
+		require.Equal(t, "1000", ev[len(ev)-1].Old)
+	})
+
 	t.Run("UnknownSKU", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
