@@ -25,20 +25,20 @@ type Materialised struct {
 // Returns {status, old amount, old currency, change sequence number}.
 var casScript = redis.NewScript(`
 local h = KEYS[1]
-if redis.call('HEXISTS', h, 'cur') == 0 then return {'gone'} end
-local rev = redis.call('HGET', h, 'rev') or '0'
-if rev ~= ARGV[1] then return {'conflict'} end
-local at = tonumber(redis.call('HGET', h, 'effat') or '0')
-if tonumber(ARGV[2]) < at then return {'older'} end
-redis.call('HSET', h, 'effat', ARGV[2])
-local old = redis.call('HGET', h, 'eff') or ''
-local oldcur = redis.call('HGET', h, 'effcur') or ''
-local oldpromo = redis.call('HGET', h, 'effpromo') or ''
+local f = redis.call('HMGET', h, 'cur', 'rev', 'effat', 'eff', 'effcur', 'effpromo')
+if not f[1] then return {'gone'} end
+if (f[2] or '0') ~= ARGV[1] then return {'conflict'} end
+if tonumber(ARGV[2]) < tonumber(f[3] or '0') then return {'older'} end
+local old, oldcur, oldpromo = f[4] or '', f[5] or '', f[6] or ''
 if old == ARGV[3] and oldcur == ARGV[4] then
-  if oldpromo ~= ARGV[5] then redis.call('HSET', h, 'effpromo', ARGV[5]) end
+  if oldpromo ~= ARGV[5] then
+    redis.call('HSET', h, 'effat', ARGV[2], 'effpromo', ARGV[5])
+  else
+    redis.call('HSET', h, 'effat', ARGV[2])
+  end
   return {'same', old, oldcur}
 end
-redis.call('HSET', h, 'eff', ARGV[3], 'effcur', ARGV[4], 'effpromo', ARGV[5])
+redis.call('HSET', h, 'effat', ARGV[2], 'eff', ARGV[3], 'effcur', ARGV[4], 'effpromo', ARGV[5])
 local seq = redis.call('HINCRBY', h, 'effseq', 1)
 return {'changed', old, oldcur, seq}`)
 
