@@ -197,6 +197,35 @@ func (h *Catalog) followUps(ctx context.Context, res catalog.ChunkResult) error 
 	return nil
 }
 
+// reportMailData is the catalog-import-report template's data (docs/mail.md):
+// run_id, source, rows_total, rows_imported, rows_rejected and errors (the
+// first rejected rows and the warnings, as lines), plus the report's other
+// counts for templates that want them.
+func reportMailData(rep tasks.CatalogImportResult) map[string]any {
+	var lines []string
+	for _, w := range rep.Warnings {
+		lines = append(lines, w)
+	}
+	for i, r := range rep.Rejected {
+		if i == reportMailRejects {
+			lines = append(lines, fmt.Sprintf("... %d more rejected rows in the run report", rep.RejectedCount-i))
+			break
+		}
+		lines = append(lines, fmt.Sprintf("row %d, %s: %s", r.Row, r.Field, r.Reason))
+	}
+	data := map[string]any{
+		"run_id": rep.RunID, "source": rep.Source, "rows_total": rep.Rows,
+		"rows_imported": rep.Created + rep.Updated + rep.Unchanged, "rows_rejected": rep.RejectedCount,
+		"supplier": rep.Supplier, "status": rep.Status, "created": rep.Created, "updated": rep.Updated,
+		"unchanged": rep.Unchanged, "skipped": rep.Skipped, "deactivated": rep.Deactivated,
+		"duration_ms": rep.DurationMS,
+	}
+	if len(lines) > 0 {
+		data["errors"] = lines
+	}
+	return data
+}
+
 // mailReport enqueues the report mail to every operator, once per run and
 // address (effect key catalog-import-report:<run_id>:<addr>). A failure is
 // logged: the report is kept by run id either way.
@@ -210,6 +239,9 @@ func (h *Catalog) mailReport(ctx context.Context, rep tasks.CatalogImportResult)
 		"created": rep.Created, "updated": rep.Updated, "unchanged": rep.Unchanged,
 		"skipped": rep.Skipped, "deactivated": rep.Deactivated, "rejected_count": rep.RejectedCount,
 		"rejected": rejected, "warnings": rep.Warnings, "duration_ms": rep.DurationMS,
+		// The template's keys (docs/mail.md).
+		"source": rep.Supplier, "rows_total": rep.Rows, "rows_imported": rep.Created + rep.Updated + rep.Unchanged,
+		"rows_rejected": rep.RejectedCount, "errors": rejectLines(rejected),
 	}
 	for _, to := range h.d.Operators {
 		key := tasks.TemplateCatalogReport + ":" + rep.RunID + ":" + to
@@ -224,4 +256,13 @@ func (h *Catalog) mailReport(ctx context.Context, rep tasks.CatalogImportResult)
 				slog.String("error", err.Error()))
 		}
 	}
+}
+
+// rejectLines renders rejected rows for the report mail.
+func rejectLines(rows []tasks.RowError) []string {
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("row %d %s: %s", r.Row, r.Field, r.Reason))
+	}
+	return out
 }

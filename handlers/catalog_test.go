@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopq/shopq/internal/catalog"
+	"github.com/shopq/shopq/internal/mailer"
 	"github.com/shopq/shopq/internal/store"
 	"github.com/shopq/shopq/internal/testenv"
 	"github.com/shopq/shopq/tasks"
@@ -165,4 +166,27 @@ func TestCatalogImportFailedFeed(t *testing.T) {
 		require.Contains(t, cur.LastErr, "no such file")
 		return true
 	}, 20*time.Second, 20*time.Millisecond, "a missing feed is archived at once with a failed report")
+}
+
+func TestCatalogReportMailRenders(t *testing.T) {
+	t.Parallel()
+	tpl, err := mailer.LoadTemplates("")
+	require.NoError(t, err)
+	rep := tasks.CatalogImportResult{
+		RunID: "run-1", Source: "/feeds/catalog.csv", Status: catalog.StatusCompletedWithErrors, Rows: 10000,
+		Created: 9990, Unchanged: 4, RejectedCount: 6,
+		Rejected: []tasks.RowError{{Row: 500, Field: "Variant Price", Reason: `"12,99€" is not a decimal amount`}},
+	}
+	// The data travels as JSON in the mail:send payload.
+	raw, err := json.Marshal(reportMailData(rep))
+	require.NoError(t, err)
+	var data map[string]any
+	require.NoError(t, json.Unmarshal(raw, &data))
+	data["shop_name"] = "Shop"
+
+	out, err := tpl.Render(tasks.TemplateCatalogReport, data)
+	require.NoError(t, err)
+	require.Contains(t, out.Subject, "9994 imported, 6 rejected")
+	require.Contains(t, out.Text, `row 500, Variant Price: "12,99€" is not a decimal amount`)
+	require.Contains(t, out.Text, "/feeds/catalog.csv")
 }

@@ -82,8 +82,10 @@ type RowError struct {
 
 // CatalogImportResult is the report of one import run.
 type CatalogImportResult struct {
-	RunID       string     `json:"run_id"`
-	Supplier    string     `json:"supplier"`
+	RunID    string `json:"run_id"`
+	Supplier string `json:"supplier"`
+	// Source is the feed the run read (path or URL).
+	Source      string     `json:"source,omitempty"`
 	Status      string     `json:"status"` // completed, completed_with_errors, unchanged, failed
 	Rows        int        `json:"rows"`
 	Created     int        `json:"created"`

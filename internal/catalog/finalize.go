@@ -89,7 +89,7 @@ func (c *Catalog) Finalize(ctx context.Context, id string) (tasks.CatalogImportR
 func buildReport(id string, h map[string]string, warnings []string) tasks.CatalogImportResult {
 	n := func(k string) int { v, _ := strconv.Atoi(h[k]); return v }
 	rep := tasks.CatalogImportResult{
-		RunID: id, Supplier: h["supplier"], Rows: n("rows"), Created: n("created"), Updated: n("updated"),
+		RunID: id, Supplier: h["supplier"], Source: h["source"], Rows: n("rows"), Created: n("created"), Updated: n("updated"),
 		Unchanged: n("unchanged"), Skipped: n("skipped"), RejectedCount: n("rejected"),
 		Rejected: []tasks.RowError{},
 	}

@@ -343,7 +343,7 @@ func (c *Catalog) fail(ctx context.Context, run Run, err error) error {
 // finishEarly ends a run that imports nothing.
 func (c *Catalog) finishEarly(ctx context.Context, run Run, status, why string) error {
 	rep := tasks.CatalogImportResult{
-		RunID: run.Spec.RunID, Supplier: run.Spec.Supplier, Status: status,
+		RunID: run.Spec.RunID, Supplier: run.Spec.Supplier, Source: run.Spec.Source, Status: status,
 		Rejected: []tasks.RowError{}, Warnings: []string{why},
 	}
 	return c.storeReport(ctx, run.Spec.RunID, c.startedMS(ctx, run.Spec.RunID), &rep)
