@@ -202,10 +202,7 @@ func (h *Catalog) followUps(ctx context.Context, res catalog.ChunkResult) error 
 // first rejected rows and the warnings, as lines), plus the report's other
 // counts for templates that want them.
 func reportMailData(rep tasks.CatalogImportResult) map[string]any {
-	var lines []string
-	for _, w := range rep.Warnings {
-		lines = append(lines, w)
-	}
+	lines := append([]string(nil), rep.Warnings...)
 	for i, r := range rep.Rejected {
 		if i == reportMailRejects {
 			lines = append(lines, fmt.Sprintf("... %d more rejected rows in the run report", rep.RejectedCount-i))
