@@ -278,7 +278,7 @@ func promotionInternalSpecs() []Spec {
 			Validate: validator[PromotionTransitionPayload](),
 		},
 		{
-			Type: TypePromotionSweep, Queue: QueueLow, MaxRetry: 3, Timeout: 30 * time.Minute, Internal: true,
+			Type: TypePromotionSweep, Queue: QueueDefault, MaxRetry: 3, Timeout: 30 * time.Minute, Internal: true,
 			Validate: validator[PromotionSweepPayload](),
 		},
 	}
