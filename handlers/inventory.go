@@ -155,7 +155,7 @@ func stockFollowUps(ctx context.Context, d Deps, inv *inventory.Inventory, out i
 			err := enqueueMail(ctx, d, tasks.MailSendPayload{
 				Template: tasks.TemplateLowStockAlert, To: op, EffectKey: key,
 				Data: map[string]any{
-					"sku": out.SKU, "available": out.Available, "on_hand": out.OnHand,
+					"sku": out.SKU, "product_title": out.SKU, "available": out.Available, "on_hand": out.OnHand,
 					"reserved": out.Reserved, "threshold": inv.Options().LowStockThreshold,
 				},
 			})
@@ -173,7 +173,7 @@ func stockFollowUps(ctx context.Context, d Deps, inv *inventory.Inventory, out i
 			key := effectKey("back-in-stock", out.SKU, strconv.FormatInt(out.BackInStock, 10), to)
 			err := enqueueMail(ctx, d, tasks.MailSendPayload{
 				Template: tasks.TemplateBackInStock, To: to, EffectKey: key,
-				Data: map[string]any{"sku": out.SKU, "available": out.Available},
+				Data: map[string]any{"sku": out.SKU, "product_title": out.SKU, "available": out.Available},
 			})
 			if err != nil {
 				return err

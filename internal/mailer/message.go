@@ -20,6 +20,9 @@ func MessageID(effectKey, domain string) string {
 	return hex.EncodeToString(sum[:20]) + "@" + domain
 }
 
+// HeaderTemplate names the template a mail was rendered from.
+const HeaderTemplate = "X-Shopq-Template"
+
 // Compose builds the message for a rendered template.
 //
 // Headers stay 7-bit: go-mail encodes the subject and display names as RFC
@@ -42,6 +45,9 @@ func (m *Mailer) Compose(to string, r Rendered, effectKey string, now time.Time)
 	id := MessageID(effectKey, m.domain)
 	msg.SetMessageIDWithValue(id)
 	msg.SetDateWithValue(now)
+	if r.Template != "" {
+		msg.SetGenHeader(HeaderTemplate, r.Template)
+	}
 	msg.SetBodyString(gomail.TypeTextPlain, r.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, r.HTML)
 	return msg, id, nil

@@ -31,9 +31,12 @@ const (
 
 // Rendered is one mail's content.
 type Rendered struct {
-	Subject string
-	Text    string
-	HTML    string
+	// Template is the name the mail was rendered from; it travels in the
+	// X-Shopq-Template header so operators can sort an outbox.
+	Template string
+	Subject  string
+	Text     string
+	HTML     string
 }
 
 // Templates holds the parsed templates by name.
@@ -139,7 +142,7 @@ func (t *Templates) Render(name string, data map[string]any) (Rendered, error) {
 		data = map[string]any{}
 	}
 
-	var r Rendered
+	r := Rendered{Template: name}
 	var b bytes.Buffer
 	if err := mt.subject.Execute(&b, data); err != nil {
 		return r, fmt.Errorf("%w %s subject: %w", ErrTemplate, name, err)

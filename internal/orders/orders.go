@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -422,7 +423,12 @@ func (s *Service) final(ctx context.Context, st State) (tasks.OrderResult, error
 // mailFor is the customer's mail for a finished order.
 func mailFor(st State) tasks.MailSendPayload {
 	o := st.Order
-	data := map[string]any{"order_id": o.OrderID, "name": o.Name, "status": st.Status}
+	customer := o.Name
+	if customer == "" {
+		customer = "customer"
+	}
+	// Keys follow the templates' data contract (docs/mail.md).
+	data := map[string]any{"order_id": o.OrderID, "name": o.Name, "customer_name": customer, "status": st.Status}
 	if st.Status != tasks.OrderAccepted {
 		data["reason"] = st.Reason
 		return tasks.MailSendPayload{
@@ -432,13 +438,17 @@ func mailFor(st State) tasks.MailSendPayload {
 	}
 	lines := make([]map[string]any, 0, len(o.Lines))
 	for _, l := range o.Lines {
+		title := strings.TrimSpace(l.Description)
+		if title == "" {
+			title = l.SKU
+		}
 		lines = append(lines, map[string]any{
-			"line_id": l.LineID, "sku": l.SKU, "description": l.Description,
-			"quantity": l.Quantity, "unit_amount": l.UnitAmount,
+			"line_id": l.LineID, "sku": l.SKU, "title": title,
+			"quantity": l.Quantity, "unit_price": l.UnitAmount,
 		})
 	}
 	amount, _ := total(o)
-	data["lines"], data["total"], data["currency"], data["placed_at"] = lines, amount, o.Lines[0].Currency, o.PlacedAt
+	data["items"], data["total"], data["currency"], data["placed_at"] = lines, amount, o.Lines[0].Currency, o.PlacedAt
 	return tasks.MailSendPayload{
 		Template: tasks.TemplateOrderConfirmation, To: o.Email, Data: data,
 		EffectKey: tasks.TemplateOrderConfirmation + ":" + o.OrderID,

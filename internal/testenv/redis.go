@@ -21,8 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shopq/shopq/internal/embedredis"
 )
 
 const (
@@ -38,7 +39,7 @@ type redisEnv struct {
 	addr     string
 	db       int
 	embedded bool
-	mini     *miniredis.Miniredis
+	mini     *embedredis.Server
 	token    string
 	stop     chan struct{}
 	err      error
@@ -92,13 +93,11 @@ func setup() {
 }
 
 func startEmbedded() {
-	m := miniredis.NewMiniRedis()
-	if err := m.Start(); err != nil {
+	m, err := embedredis.Start()
+	if err != nil {
 		env.err = fmt.Errorf("start embedded redis: %w", err)
 		return
 	}
-	// Keys expire in real time, as on a real server.
-	m.ClockTTL(true)
 	env.embedded = true
 	env.mini = m
 	env.addr = m.Addr()
