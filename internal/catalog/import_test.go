@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -256,4 +257,18 @@ func TestImportB22MalformedRows(t *testing.T) {
 	stored, err := b.c.Report(ctx, "b22-1")
 	require.NoError(t, err)
 	require.Equal(t, rep, stored, "the report is kept by run id")
+}
+
+func TestImportGeneratedFeedSkipsImageRows(t *testing.T) {
+	t.Parallel()
+	var feed bytes.Buffer
+	require.NoError(t, GenerateShopifyFeed(&feed, 1000))
+	b := setup(t, Options{})
+	rep := b.importFeed(t, RunSpec{RunID: "gen", Source: writeFile(t, "gen.csv", feed.String()),
+		Format: tasks.FormatShopifyCSV, Supplier: "gen"})
+	require.Equal(t, StatusCompleted, rep.Status, "image-only rows are no errors")
+	require.Equal(t, 1000, rep.Rows)
+	require.Equal(t, 19, rep.Skipped, "one image-only row after every 25th product")
+	require.Equal(t, 1000-19, rep.Created)
+	require.Empty(t, rep.Rejected)
 }
