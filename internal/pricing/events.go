@@ -16,9 +16,10 @@ import (
 // changes of one SKU may reach the stream out of order: a consumer applies
 // an event only when its Seq is above the last one it applied for the SKU.
 //
-// Note: the event is published after the new price is stored. A worker that
-// dies in between loses that event (the price itself is right); consumers
-// that must not miss a change re-read GET /api/v1/prices/{sku}.
+// Delivery is at least once: the change is stored with a pending mark that
+// is cleared after the event is on the stream; a run that died in between
+// leaves the mark, and the next materialisation of the SKU (the task's
+// retry) publishes the event again with the same Seq.
 type Event struct {
 	SKU string `json:"sku"`
 	// Old is the previously published effective price; "" for a SKU's first.
@@ -35,6 +36,8 @@ type Event struct {
 	// At is the instant the price was computed for (Unix ms).
 	At  int64 `json:"at"`
 	Seq int64 `json:"seq"`
+
+	mark string // the pending mark in the price hash, cleared once published
 }
 
 func newEvent(r *Record, q Quote, old, oldCur, reason string, now time.Time) Event {
@@ -75,6 +78,14 @@ func (p *Pricing) publish(ctx context.Context, events []Event) error {
 		})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("publish price events: %w", err)
+	}
+	err := p.execScripts(ctx, clearScript, func(pipe redis.Pipeliner) {
+		for i := range events {
+			clearScript.EvalSha(ctx, pipe, []string{p.priceKey(events[i].SKU)}, events[i].mark)
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("publish price events: %w", err)
 	}
 	return nil

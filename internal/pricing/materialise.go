@@ -21,11 +21,15 @@ type Materialised struct {
 
 // casScript stores a materialised effective price when the SKU's data did
 // not change since it was read (rev) and no later clock already stored one.
+// A change also records its event as pending ('evp': old amount, old
+// currency, seq) until the publisher clears it, so a run that stored the
+// price but died before publishing leaves the event to its retry.
 // KEYS[1] price hash; ARGV: rev, now ms, amount, currency, promotion id.
-// Returns {status, old amount, old currency, change sequence number}.
+// Returns {status, old amount, old currency, seq}; status "repub" returns
+// a pending event of the stored price.
 var casScript = redis.NewScript(`
 local h = KEYS[1]
-local f = redis.call('HMGET', h, 'cur', 'rev', 'effat', 'eff', 'effcur', 'effpromo')
+local f = redis.call('HMGET', h, 'cur', 'rev', 'effat', 'eff', 'effcur', 'effpromo', 'evp')
 if not f[1] then return {'gone'} end
 if (f[2] or '0') ~= ARGV[1] then return {'conflict'} end
 if tonumber(ARGV[2]) < tonumber(f[3] or '0') then return {'older'} end
@@ -36,11 +40,22 @@ if old == ARGV[3] and oldcur == ARGV[4] then
   else
     redis.call('HSET', h, 'effat', ARGV[2])
   end
+  if f[7] then
+    local a, b, seq = string.match(f[7], '^(.-)\n(.-)\n(%d+)$')
+    if seq then return {'repub', a, b, tonumber(seq)} end
+  end
   return {'same', old, oldcur}
 end
-redis.call('HSET', h, 'effat', ARGV[2], 'eff', ARGV[3], 'effcur', ARGV[4], 'effpromo', ARGV[5])
 local seq = redis.call('HINCRBY', h, 'effseq', 1)
+redis.call('HSET', h, 'effat', ARGV[2], 'eff', ARGV[3], 'effcur', ARGV[4], 'effpromo', ARGV[5],
+  'evp', old .. '\n' .. oldcur .. '\n' .. seq)
 return {'changed', old, oldcur, seq}`)
+
+// clearScript clears a published event's pending mark, unless a newer
+// change replaced it. KEYS[1] price hash; ARGV[1] the mark.
+var clearScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'evp') == ARGV[1] then redis.call('HDEL', KEYS[1], 'evp') end
+return 0`)
 
 // maxCASAttempts bounds re-reads of a SKU whose data keeps changing while
 // it is materialised; the writer that changed it materialises it too.
@@ -195,10 +210,13 @@ func (p *Pricing) materialise(ctx context.Context, todo []string, snaps []snapsh
 				again = append(again, todo[i])
 			case "same", "older":
 				out[todo[i]] = Materialised{Quote: quotes[i]}
-			case "changed":
-				out[todo[i]] = Materialised{Quote: quotes[i], Changed: true}
-				e := newEvent(&snaps[i].rec, quotes[i], res[1].(string), res[2].(string), reason, now)
+			case "changed", "repub":
+				out[todo[i]] = Materialised{Quote: quotes[i], Changed: res[0] == "changed"}
+				old, _ := res[1].(string)
+				oldCur, _ := res[2].(string)
+				e := newEvent(&snaps[i].rec, quotes[i], old, oldCur, reason, now)
 				e.Seq, _ = res[3].(int64)
+				e.mark = old + "\n" + oldCur + "\n" + strconv.FormatInt(e.Seq, 10)
 				events = append(events, e)
 			}
 		}

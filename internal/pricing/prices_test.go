@@ -100,6 +100,37 @@ func TestPriceUpdate(t *testing.T) {
 		require.Equal(t, "1000", ev[len(ev)-1].Old)
 	})
 
+	t.Run("RetryPublishesLostEvent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		b.price(t, "MUG", 1000, 1, t0)
+		key := b.st.TagKey("sku", "MUG", "price")
+		pending, err := b.rdb.HExists(ctx, key, "evp").Result()
+		require.NoError(t, err)
+		require.False(t, pending, "a published event leaves no mark")
+
+		// The first attempt of version 2 stored and materialised the price,
+		// then its worker died before publishing the event.
+		require.NoError(t, b.rdb.HSet(ctx, key, "ver", fmt.Sprintf("%020d", 2), "base", 1200,
+			"eff", 1200, "effseq", 2, "evp", "1000\nEUR\n2").Err())
+		require.NoError(t, b.rdb.HIncrBy(ctx, key, "rev", 1).Err())
+		require.Len(t, b.events(t), 1)
+
+		require.Equal(t, pricing.Stale, b.price(t, "MUG", 1200, 2, t0).Outcome) // the retry
+		ev := b.events(t)
+		require.Len(t, ev, 2)
+		require.Equal(t, "1000", ev[1].Old)
+		require.Equal(t, int64(1200), ev[1].New)
+		require.Equal(t, int64(2), ev[1].Seq)
+		pending, err = b.rdb.HExists(ctx, key, "evp").Result()
+		require.NoError(t, err)
+		require.False(t, pending)
+
+		b.price(t, "MUG", 1200, 2, t0) // nothing pending: nothing published
+		require.Len(t, b.events(t), 2)
+	})
+
 	t.Run("UnknownSKU", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

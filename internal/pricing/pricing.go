@@ -18,7 +18,7 @@
 //
 //	{prefix}{sku:<SKU>}:price        hash: cur, base, ver, seen, seenat, sale,
 //	                                 ss, se, src, upd, rev, eff, effcur,
-//	                                 effpromo, effat, effseq
+//	                                 effpromo, effat, effseq, evp
 //	{prefix}{sku:<SKU>}:promos       hash: promotion id -> Term JSON
 //	{prefix}{promo:<ID>}             hash: p (payload JSON), ver, s, e, x (cancelled)
 //	{prefix}{promo:<ID>}:skus        set of SKUs the promotion's terms are attached to
