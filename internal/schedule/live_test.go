@@ -72,7 +72,7 @@ func TestReplicasEnqueueEachSlotOnce(t *testing.T) {
 	// catch-up may add the one just before) to the last one before end.
 	first := start.Truncate(5 * time.Second).Add(5 * time.Second)
 	var want []string
-	for s := first; s.Before(end.Add(-3*time.Second)); s = s.Add(5 * time.Second) {
+	for s := first; s.Before(end.Add(-3 * time.Second)); s = s.Add(5 * time.Second) {
 		want = append(want, slotID("every5s", s))
 	}
 	require.GreaterOrEqual(t, len(want), 11)
