@@ -88,7 +88,7 @@ func demo(ctx context.Context, o options, stdout io.Writer) error {
 	if err := os.RemoveAll(outbox); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(outbox, 0o755); err != nil {
+	if err := os.MkdirAll(outbox, 0o750); err != nil {
 		return err
 	}
 	logFile, err := os.Create(filepath.Join(o.workDir, "worker.log"))
