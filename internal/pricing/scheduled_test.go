@@ -173,3 +173,48 @@ func TestPriceTaskResults(t *testing.T) {
 		return err == nil && got.State == asynq.TaskStateArchived
 	}, 10*time.Second, 20*time.Millisecond)
 }
+
+// TestUpsertSchedulesTransitionsOnce: a redelivered upsert schedules no
+// second pair of transition tasks, and each is due at the first whole
+// second not before its bound.
+func TestUpsertSchedulesTransitionsOnce(t *testing.T) {
+	t.Parallel()
+	testenv.RequireRealRedis(t)
+	b := setup(t)
+	ctx := context.Background()
+	deps, insp := startWorker(t, b)
+
+	start := time.Now().Add(time.Hour).Truncate(time.Second).Add(250 * time.Millisecond)
+	p := tasks.PromotionUpsertPayload{
+		ID: "LATER", Discount: tasks.Discount{Percent: 5}, Target: tasks.Target{SKUs: []string{"A"}},
+		StartsAt: start.UTC().Format(time.RFC3339Nano), EndsAt: start.Add(time.Hour).UTC().Format(time.RFC3339Nano),
+		Version: 3,
+	}
+	var queue string
+	for range 2 {
+		task, err := tasks.NewPromotionUpsertTask(p, asynq.Retention(time.Hour))
+		require.NoError(t, err)
+		info, err := deps.Enqueuer.EnqueueContext(ctx, task)
+		require.NoError(t, err)
+		queue = info.Queue
+		require.Eventually(t, func() bool {
+			ti, err := insp.GetTaskInfo(info.Queue, info.ID)
+			return err == nil && ti.State == asynq.TaskStateCompleted
+		}, 10*time.Second, 20*time.Millisecond)
+	}
+
+	scheduled, err := insp.ListScheduledTasks(queue)
+	require.NoError(t, err)
+	require.Len(t, scheduled, 2)
+	due := map[string]time.Time{}
+	for _, ti := range scheduled {
+		require.Equal(t, tasks.TypePromotionTransition, ti.Type)
+		var tp tasks.PromotionTransitionPayload
+		require.NoError(t, json.Unmarshal(ti.Payload, &tp))
+		due[tp.Bound] = ti.NextProcessAt
+		require.False(t, ti.NextProcessAt.Before(time.UnixMilli(tp.AtMS)), "due before its bound")
+		require.Less(t, ti.NextProcessAt.Sub(time.UnixMilli(tp.AtMS)), time.Second)
+	}
+	require.Equal(t, start.Truncate(time.Second).Add(time.Second).Unix(), due["start"].Unix())
+	require.Equal(t, start.Add(time.Hour).Truncate(time.Second).Add(time.Second).Unix(), due["end"].Unix())
+}
