@@ -188,7 +188,7 @@ func runReplay(cfg *config.Config, args []string, stdout, stderr io.Writer) int 
 		if code != exitOK {
 			return code
 		}
-		if code := waitAll(insp, infos, rf.seedTimeout, io.Discard, stderr); code != exitOK {
+		if code := waitAll(insp, infos, rf.seedTimeout, nil, io.Discard, stderr); code != exitOK {
 			return code
 		}
 	}

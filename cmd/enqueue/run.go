@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shopq/shopq/config"
+	"github.com/shopq/shopq/internal/catalog"
 	"github.com/shopq/shopq/internal/redisconn"
+	"github.com/shopq/shopq/internal/store"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -219,7 +222,45 @@ func enqueueAll(cfg *config.Config, c common, b built, stdout, stderr io.Writer)
 	if code != exitOK || !c.wait {
 		return code
 	}
-	return waitAll(insp, infos, c.waitTimeout, stdout, stderr)
+	var status statusFunc
+	if isTerminal(stderr) {
+		status = importProgress(cfg, rdb)
+	}
+	return waitAll(insp, infos, c.waitTimeout, status, stdout, stderr)
+}
+
+// statusFunc describes a running task in one line, or returns "".
+type statusFunc func(info *asynq.TaskInfo) string
+
+// importProgress reports a catalog import's rows and chunks while --wait
+// blocks on it.
+func importProgress(cfg *config.Config, rdb redis.UniversalClient) statusFunc {
+	c := catalog.New(store.New(rdb, cfg.Redis.KeyPrefix, store.Lifetimes{}), catalog.Options{})
+	return func(info *asynq.TaskInfo) string {
+		if info.Type != tasks.TypeCatalogImport {
+			return ""
+		}
+		var p tasks.CatalogImportPayload
+		_ = json.Unmarshal(info.Payload, &p)
+		runID := p.RunID
+		if runID == "" {
+			runID = info.ID
+		}
+		pr, err := c.Progress(context.Background(), runID)
+		if err != nil {
+			return ""
+		}
+		return pr.String()
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // enqueueTasks enqueues one task directly, many from 16 goroutines sharing
@@ -319,10 +360,14 @@ func describe(info *asynq.TaskInfo, t *asynq.Task) string {
 
 // waitAll polls until every task has completed or been archived, printing
 // each result as one JSON line in enqueue order.
-func waitAll(insp *asynq.Inspector, infos []*asynq.TaskInfo, timeout time.Duration, stdout, stderr io.Writer) int {
+func waitAll(insp *asynq.Inspector, infos []*asynq.TaskInfo, timeout time.Duration, status statusFunc,
+	stdout, stderr io.Writer,
+) int {
 	deadline := time.Now().Add(timeout)
 	code := exitOK
+	var lastStatus time.Time
 	for _, info := range infos {
+		shown := false
 		for {
 			cur, err := insp.GetTaskInfo(info.Queue, info.ID)
 			switch {
@@ -332,6 +377,18 @@ func waitAll(insp *asynq.Inspector, infos []*asynq.TaskInfo, timeout time.Durati
 			case err != nil:
 				fmt.Fprintf(stderr, "enqueue: task %s vanished before it could be read (was it deleted, or is retention 0?)\n", info.ID)
 				return exitRedis
+			}
+			if status != nil && time.Since(lastStatus) > 500*time.Millisecond {
+				if line := status(cur); line != "" {
+					fmt.Fprintf(stderr, "\r\033[K%s", line)
+					shown = true
+				}
+				lastStatus = time.Now()
+			}
+			if cur.State == asynq.TaskStateCompleted || cur.State == asynq.TaskStateArchived {
+				if shown {
+					fmt.Fprintln(stderr)
+				}
 			}
 			if cur.State == asynq.TaskStateCompleted {
 				printResult(stdout, cur.Result)
