@@ -37,13 +37,19 @@ type Middleware struct {
 
 	mu      sync.Mutex
 	running map[string]int
+	// queueOf reads the task's queue; tests replace asynq's context lookup.
+	queueOf func(ctx context.Context) (string, bool)
 }
 
 // Wrap returns h with the middleware chain around it.
 func (m *Middleware) Wrap(h asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		start := time.Now()
-		queue, _ := asynq.GetQueueName(ctx)
+		queueOf := m.queueOf
+		if queueOf == nil {
+			queueOf = asynq.GetQueueName
+		}
+		queue, _ := queueOf(ctx)
 		if created, err := strconv.ParseInt(t.Headers()[tasks.HeaderCreated], 10, 64); err == nil {
 			metrics.TaskQueueWait.WithLabelValues(t.Type(), queue).Observe(start.Sub(time.UnixMicro(created)).Seconds())
 		}

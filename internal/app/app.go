@@ -137,6 +137,7 @@ func (a *App) Start(ctx context.Context) error {
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopBg = stop
 	a.registerQueueMetrics()
+	a.checkGroups()
 	if err := a.startHTTP(); err != nil {
 		return err
 	}

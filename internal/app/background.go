@@ -124,3 +124,24 @@ func (a *App) registerQueueMetrics() {
 		queueCollector.registered = true
 	}
 }
+
+// checkGroups reports groups waiting in served queues (scenario B12): shopq
+// runs no asynq GroupAggregator, and asynq silently keeps grouped tasks in
+// "aggregating" for ever without one. It returns the number of groups found.
+func (a *App) checkGroups() int {
+	total := 0
+	for q := range a.Cfg.Worker.Queues {
+		groups, err := a.Inspector.Groups(q)
+		if err != nil {
+			continue // an empty queue may not exist yet
+		}
+		metrics.UnaggregatedGroups.WithLabelValues(q).Set(float64(len(groups)))
+		for _, g := range groups {
+			a.Logger.Error("tasks wait in a group that no aggregator releases: shopq does not aggregate groups; "+
+				"enqueue without asynq.Group, or run those tasks with enqueue dead/asynqmon",
+				slog.String("queue", q), slog.String("group", g.Group), slog.Int("size", g.Size))
+		}
+		total += len(groups)
+	}
+	return total
+}

@@ -76,7 +76,16 @@ var (
 	})
 )
 
+// UnaggregatedGroups counts task groups waiting in a queue this worker
+// serves: shopq configures no asynq GroupAggregator, so grouped tasks would
+// never be released.
+var UnaggregatedGroups = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "shopq_queue_groups_without_aggregator",
+	Help: "Task groups waiting in a served queue that no aggregator will ever release.",
+}, []string{"queue"})
+
 func init() {
+	Registry.MustRegister(UnaggregatedGroups)
 	Registry.MustRegister(TasksProcessed, TasksRetried, TasksArchived, TaskDuration, TaskQueueWait,
 		StalePricesDropped, ReservationsRefused, DuplicateMailsSuppressed, RowsRejected, StockDrift)
 }
