@@ -7,6 +7,6 @@ grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
 	pkg="./$(dirname "${f#./}")"
 	grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r target; do
 		echo "== fuzz $pkg $target ($FUZZTIME)"
-		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=10s "$pkg"
 	done
 done

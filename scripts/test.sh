@@ -69,7 +69,7 @@ grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
 	pkg="./$(dirname "${f#./}")"
 	grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r target; do
 		echo "fuzz $pkg $target"
-		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/shopq-fuzz.log 2>&1 ||
+		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=5s "$pkg" >/tmp/shopq-fuzz.log 2>&1 ||
 			{ cat /tmp/shopq-fuzz.log; exit 1; }
 	done
 done

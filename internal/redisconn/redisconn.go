@@ -26,7 +26,7 @@ import (
 
 // Options parses url into go-redis universal options.
 func Options(raw string) (*redis.UniversalOptions, error) {
-	u, err := url.Parse(raw)
+	u, hostList, err := parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("redis url %s: %w", Redact(raw), redactErr(err))
 	}
@@ -35,7 +35,7 @@ func Options(raw string) (*redis.UniversalOptions, error) {
 		opts.Username = u.User.Username()
 		opts.Password, _ = u.User.Password()
 	}
-	hosts := strings.Split(u.Host, ",")
+	hosts := strings.Split(hostList, ",")
 	for i, h := range hosts {
 		if h == "" {
 			return nil, fmt.Errorf("redis url %s: empty host", Redact(raw))
@@ -80,6 +80,30 @@ func Options(raw string) (*redis.UniversalOptions, error) {
 		return nil, fmt.Errorf("redis url %s: %w", Redact(raw), err)
 	}
 	return opts, nil
+}
+
+// parse splits raw into its URL parts and its comma-separated host list,
+// which net/url cannot parse when several hosts carry ports.
+func parse(raw string) (*url.URL, string, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, "", fmt.Errorf("missing scheme://")
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	hosts := authority
+	userinfo := ""
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, hosts = authority[:at+1], authority[at+1:]
+	}
+	u, err := url.Parse(scheme + "://" + userinfo + "placeholder" + tail)
+	if err != nil {
+		return nil, "", err
+	}
+	return u, hosts, nil
 }
 
 func applyQuery(opts *redis.UniversalOptions, q url.Values) error {
