@@ -219,3 +219,25 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer func() { <-s.mu.ch }()
 	return s.w.Write(p)
 }
+
+// B05 (c): while an archived task holds a key, a new request with that key
+// reports it instead of silently claiming success; after the operator
+// deletes it, the next request is accepted at once.
+func TestUniqueKeyBlockedByArchivedTask(t *testing.T) {
+	b := setup(t)
+	client := asynq.NewClientFromRedisClient(testenv.Redis(t))
+	_, err := client.Enqueue(asynq.NewTask(tasks.TypeInventorySet, []byte(`{"sku": 7}`)),
+		asynq.Queue(tasks.QueueCritical), asynq.TaskID("stocktake-9"), asynq.MaxRetry(25))
+	require.NoError(t, err)
+	waitState(t, b.app.Inspector, tasks.QueueCritical, "stocktake-9", asynq.TaskStateArchived)
+
+	payload := `{"sku":"CAP-RED","on_hand":4,"version":2}`
+	code, _, errOut := b.enqueue(t, payload, "inventory:set", "--json", "-", "--unique-key", "stocktake-9")
+	require.Equal(t, exitArchived, code, errOut)
+	require.Contains(t, errOut, "blocked by archived task stocktake-9")
+
+	require.NoError(t, b.app.Inspector.DeleteTask(tasks.QueueCritical, "stocktake-9"))
+	code, out, errOut := b.enqueue(t, payload, "inventory:set", "--json", "-", "--unique-key", "stocktake-9", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, true, decodeJSON(t, out)["applied"])
+}
