@@ -41,7 +41,7 @@ func (l *lineFlags) String() string     { return strings.Join(*l, " ") }
 func (l *lineFlags) Set(v string) error { *l = append(*l, v); return nil }
 
 // orderCommand builds orders:place or orders:cancel from flags. Unit
-// amounts are in major units ("8.50").
+// amounts are in minor units ("850" for 8.50 GBP).
 func orderCommand(args []string) (*asynq.Task, error) {
 	if len(args) == 0 {
 		return nil, usagef("order: give place or cancel")

@@ -23,7 +23,7 @@ func TestInventoryAndOrderCommands(t *testing.T) {
 
 	tk, err = orderCommand([]string{
 		"place", "--order-id", "ORD-1", "--email", "ann@example.test",
-		"--line", "1:MUG:BLU:2:8.50", "--line", "2:TEA:1:4",
+		"--line", "1:MUG:BLU:2:850", "--line", "2:TEA:1:400",
 	})
 	require.NoError(t, err)
 	p, err := tasks.Decode[tasks.OrderPlacePayload](tk.Payload())

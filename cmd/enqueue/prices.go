@@ -16,14 +16,14 @@ import (
 
 func init() {
 	subcommands["price-update"] = subcommand{
-		usage: "price-update --sku SKU --amount 19.99 --currency EUR [--version N] [--sale-amount 14.99 " +
+		usage: "price-update --sku SKU --amount 1999 --currency EUR [--version N] [--sale-amount 1499 " +
 			"[--sale-starts-at RFC3339] [--sale-ends-at RFC3339]] [--source NAME]",
 		build: func(args []string) (built, error) { return one(priceUpdateCommand(args)) },
 	}
 	subcommands["promotion"] = subcommand{
-		usage: "promotion upsert --id ID --name NAME (--percent 20 | --amount EUR=5.00 ...) " +
+		usage: "promotion upsert --id ID --name NAME (--percent 20 | --amount EUR=500 ...) " +
 			"[--skus a,b] [--vendors v] [--product-types t] [--tags t] --starts-at T --ends-at T " +
-			"[--time-zone Europe/Berlin] [--priority N] [--floor EUR=1.00 ...] [--version N]\n" +
+			"[--time-zone Europe/Berlin] [--priority N] [--floor EUR=100 ...] [--version N]\n" +
 			"  promotion cancel --id ID",
 		build: func(args []string) (built, error) { return one(promotionCommand(args)) },
 	}
@@ -37,15 +37,16 @@ func one(t *asynq.Task, err error) (built, error) {
 }
 
 // priceUpdateCommand builds a prices:update task from flags. Amounts are in
-// major units ("19.99"); the version defaults to the current Unix ms.
+// minor units ("1999" for 19.99 EUR); the version defaults to the current
+// Unix ms.
 func priceUpdateCommand(args []string) (*asynq.Task, error) {
 	fs := flag.NewFlagSet("price-update", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	sku := fs.String("sku", "", "SKU")
-	amount := fs.String("amount", "", "base price in major units, e.g. 19.99")
+	amount := fs.String("amount", "", "base price in minor units, e.g. 1999 for 19.99 EUR")
 	currency := fs.String("currency", "", "ISO 4217 code")
 	version := fs.Int64("version", 0, "version (source timestamp or sequence); default: now in Unix ms")
-	sale := fs.String("sale-amount", "", "optional sale price in major units")
+	sale := fs.String("sale-amount", "", "optional sale price in minor units")
 	saleStart := fs.String("sale-starts-at", "", "sale window start, RFC 3339")
 	saleEnd := fs.String("sale-ends-at", "", "sale window end, RFC 3339")
 	source := fs.String("source", "cli", "where the price came from")
@@ -114,8 +115,8 @@ func promotionUpsertCommand(args []string) (*asynq.Task, error) {
 	fs.Float64Var(&p.Discount.Percent, "percent", 0, "percent off, e.g. 20 or 12.5")
 	amounts := moneyMap{}
 	floors := moneyMap{}
-	fs.Var(amounts, "amount", "fixed discount CUR=N in major units; repeat per currency")
-	fs.Var(floors, "floor", "price floor CUR=N in major units; repeat per currency")
+	fs.Var(amounts, "amount", "fixed discount CUR=N in minor units; repeat per currency")
+	fs.Var(floors, "floor", "price floor CUR=N in minor units; repeat per currency")
 	skus := fs.String("skus", "", "comma-separated SKUs")
 	vendors := fs.String("vendors", "", "comma-separated vendors")
 	types := fs.String("product-types", "", "comma-separated product types")
@@ -178,8 +179,9 @@ func (m moneyMap) Set(v string) error {
 	return nil
 }
 
-// parseMoney reads a decimal amount in major units ("19.99") as minor units
-// of currency, exactly (no floating point).
+// parseMoney reads an amount in minor units of currency ("1999" is 19.99
+// EUR, "1200" is 1200 JPY), as the wire contract carries money. A decimal
+// is refused with a hint rather than guessed at.
 func parseMoney(v, currency string) (int64, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -188,18 +190,13 @@ func parseMoney(v, currency string) (int64, error) {
 	if !tasks.ValidCurrency(currency) {
 		return 0, fmt.Errorf("currency %q is not an ISO 4217 code", currency)
 	}
-	digits := tasks.MinorUnits(currency)
-	whole, frac, _ := strings.Cut(v, ".")
-	if len(frac) > digits {
-		return 0, fmt.Errorf("%q has more than %d decimals for %s", v, digits, currency)
+	if strings.ContainsAny(v, ".,") {
+		return 0, fmt.Errorf("%q: give minor units of %s (an integer, e.g. 1999 for 19.99 in a two-decimal currency)",
+			v, currency)
 	}
-	frac += strings.Repeat("0", digits-len(frac))
-	if whole == "" || strings.HasPrefix(whole, "-") || strings.HasPrefix(whole, "+") {
-		return 0, fmt.Errorf("%q is not a non-negative decimal amount", v)
-	}
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	if err != nil || n > tasks.MaxAmount {
-		return 0, fmt.Errorf("%q is not a valid amount", v)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > tasks.MaxAmount {
+		return 0, fmt.Errorf("%q is not a non-negative amount in minor units", v)
 	}
 	return n, nil
 }

@@ -11,7 +11,7 @@ import (
 func TestPriceUpdateCommand(t *testing.T) {
 	t.Parallel()
 	task, err := priceUpdateCommand([]string{
-		"--sku", "MUG", "--amount", "75", "--currency", "eur", "--version", "7", "--sale-amount", "59.9",
+		"--sku", "MUG", "--amount", "7500", "--currency", "eur", "--version", "7", "--sale-amount", "5990",
 	})
 	require.NoError(t, err)
 	require.Equal(t, tasks.TypePriceUpdate, task.Type())
@@ -31,7 +31,7 @@ func TestPriceUpdateCommand(t *testing.T) {
 	require.Positive(t, pj.Version, "version defaults to now")
 
 	for _, args := range [][]string{
-		{"--sku", "MUG", "--amount", "1.999", "--currency", "EUR"},
+		{"--sku", "MUG", "--amount", "19.99", "--currency", "EUR"},
 		{"--sku", "MUG", "--amount", "-1", "--currency", "EUR"},
 		{"--sku", "MUG", "--amount", "1", "--currency", "XXX"},
 		{"--amount", "1", "--currency", "EUR"},
@@ -47,7 +47,7 @@ func TestPromotionCommand(t *testing.T) {
 		"upsert", "--id", "SUMMER20", "--name", "Summer", "--percent", "20",
 		"--vendors", "Company 123, Rustic LTD", "--tags", "sofa",
 		"--starts-at", "2025-06-01T00:00:00", "--ends-at", "2025-06-30", "--time-zone", "Europe/Berlin",
-		"--priority", "3", "--floor", "EUR=1.00", "--version", "2",
+		"--priority", "3", "--floor", "EUR=100", "--version", "2",
 	})
 	require.NoError(t, err)
 	require.Equal(t, tasks.TypePromotionUpsert, task.Type())
@@ -62,7 +62,7 @@ func TestPromotionCommand(t *testing.T) {
 	require.Equal(t, "2025-06-30T22:00:00Z", end.Format("2006-01-02T15:04:05Z07:00"))
 
 	fixed, err := promotionCommand([]string{
-		"upsert", "--id", "FIVE", "--amount", "EUR=5", "--amount", "usd=6.50", "--skus", "A,B",
+		"upsert", "--id", "FIVE", "--amount", "EUR=500", "--amount", "usd=650", "--skus", "A,B",
 		"--starts-at", "2025-06-01", "--ends-at", "2025-06-02",
 	})
 	require.NoError(t, err)
