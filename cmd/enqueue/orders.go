@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/shopq/shopq/config"
 	"github.com/shopq/shopq/internal/orders"
-	"github.com/shopq/shopq/internal/redisconn"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -162,18 +160,11 @@ func runReplay(cfg *config.Config, args []string, stdout, stderr io.Writer) int 
 		return exitOK
 	}
 
-	rdb, err := redisconn.Open(cfg.Redis.URL)
-	if err != nil {
-		fmt.Fprintln(stderr, "enqueue orders-replay:", err)
-		return exitUsage
+	rdb, code := connect(cfg, stderr)
+	if code != exitOK {
+		return code
 	}
 	defer func() { _ = rdb.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		fmt.Fprintf(stderr, "enqueue orders-replay: redis %s unreachable: %v\n", redisconn.Redact(cfg.Redis.URL), err)
-		return exitRedis
-	}
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	retention := cfg.Retention.TaskResults
@@ -192,7 +183,7 @@ func runReplay(cfg *config.Config, args []string, stdout, stderr io.Writer) int 
 			return code
 		}
 	}
-	_, code := enqueueTasks(client, insp, plan.Tasks, opts, stdout, stderr)
+	_, code = enqueueTasks(client, insp, plan.Tasks, opts, stdout, stderr)
 	printSummary()
 	return code
 }

@@ -198,19 +198,30 @@ func readPayload(path string, stdin io.Reader) ([]byte, error) {
 	return data, nil
 }
 
-func enqueueAll(cfg *config.Config, c common, b built, stdout, stderr io.Writer) int {
+// connect opens Redis and checks that it answers; on failure it reports and
+// returns the exit code (usage for a bad URL, 3 when unreachable).
+func connect(cfg *config.Config, stderr io.Writer) (redis.UniversalClient, int) {
 	rdb, err := redisconn.Open(cfg.Redis.URL)
 	if err != nil {
 		fmt.Fprintln(stderr, "enqueue:", err)
-		return exitUsage
+		return nil, exitUsage
 	}
-	defer func() { _ = rdb.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
 		fmt.Fprintf(stderr, "enqueue: redis %s unreachable: %v\n", redisconn.Redact(cfg.Redis.URL), err)
-		return exitRedis
+		return nil, exitRedis
 	}
+	return rdb, exitOK
+}
+
+func enqueueAll(cfg *config.Config, c common, b built, stdout, stderr io.Writer) int {
+	rdb, code := connect(cfg, stderr)
+	if code != exitOK {
+		return code
+	}
+	defer func() { _ = rdb.Close() }()
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	opts := c.options(cfg.Retention.TaskResults)
