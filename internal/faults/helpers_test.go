@@ -34,12 +34,19 @@ var (
 
 // TestMain removes the binaries built for the suite.
 func TestMain(m *testing.M) {
+	// Redis is stopped on purpose; keep go-redis's dial errors out of the
+	// test output.
+	redis.SetLogger(quietLogger{})
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}
 	os.Exit(code)
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // binary builds ./cmd/NAME once per test process and returns its path.
 func binary(t *testing.T, name string) string {
