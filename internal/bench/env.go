@@ -55,9 +55,14 @@ func (e *Env) Close() {
 	_ = e.RDB.Close()
 }
 
-// Flush empties the database between runs.
+// Flush empties the database between runs. asynq's clients remember the
+// queues they registered in asynq:queues, so the queues are registered
+// again here for the inspector to find them.
 func (e *Env) Flush(ctx context.Context) error {
-	return e.RDB.FlushDB(ctx).Err()
+	if err := e.RDB.FlushDB(ctx).Err(); err != nil {
+		return err
+	}
+	return e.RDB.SAdd(ctx, "asynq:queues", tasks.QueueCritical, tasks.QueueDefault, tasks.QueueLow).Err()
 }
 
 // noopTask is the task of the no-op figures; it carries shopq's creation
