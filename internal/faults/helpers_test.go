@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,10 +108,11 @@ func startRedis(t *testing.T, password string) *redisServer {
 
 // URL is the redis:// URL of the server (with its password, if any).
 func (r *redisServer) URL() string {
+	u := url.URL{Scheme: "redis", Host: fmt.Sprintf("127.0.0.1:%d", r.Port), Path: "/0"}
 	if r.Password != "" {
-		return fmt.Sprintf("redis://:%s@127.0.0.1:%d/0", r.Password, r.Port)
+		u.User = url.UserPassword("", r.Password)
 	}
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Port)
+	return u.String()
 }
 
 // Start starts (or restarts) the server on its port and directory.
