@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/shopq/shopq/internal/mailer/mailbench"
@@ -33,17 +35,29 @@ func RunCatalogChild(ctx context.Context, redisURL, dir, feed string, rows int) 
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-// peakRSS returns this process's VmHWM in bytes.
+// peakRSS returns this process's peak resident set size (VmHWM) in bytes.
+// It is read from /proc rather than getrusage: a child's ru_maxrss can
+// include the parent's memory at fork time.
 func peakRSS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		var ru syscall.Rusage
+		if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+			return 0
+		}
+		return ru.Maxrss << 10 // kilobytes on Linux
 	}
-	return ru.Maxrss << 10 // kilobytes on Linux
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // runChild runs one import in a child process and returns its result with
-// the child's peak RSS from its rusage.
+// the peak RSS the child read from its own /proc/self/status.
 func (e *Env) runChild(ctx context.Context, self []string, feed string, rows int) (CatalogRun, error) {
 	args := append(self[1:], "--"+ChildFlag, "--redis", e.RedisURL, "--feed", feed,
 		"--rows", fmt.Sprint(rows), "--dir", e.Dir)
@@ -57,8 +71,8 @@ func (e *Env) runChild(ctx context.Context, self []string, feed string, rows int
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return CatalogRun{}, fmt.Errorf("catalog child output %q: %w", out.String(), err)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 0 {
-		res.PeakRSSBytes = ru.Maxrss << 10
+	if res.PeakRSSBytes == 0 {
+		return CatalogRun{}, fmt.Errorf("catalog child reported no peak RSS")
 	}
 	return res, nil
 }

@@ -215,6 +215,8 @@ type shopqOpts struct {
 	Dequeuers         int
 	TaskCheckInterval time.Duration
 	Extra             map[string]asynq.Handler
+	// LogLevel overrides log.level ("warn" drops the per-task line).
+	LogLevel string
 }
 
 // newShopq builds shopq's worker from its default configuration with the
@@ -232,6 +234,9 @@ func (e *Env) newShopq(o shopqOpts) (*shopqWorker, error) {
 	}
 	if o.TaskCheckInterval > 0 {
 		cfg.Worker.TaskCheckInterval = o.TaskCheckInterval
+	}
+	if o.LogLevel != "" {
+		cfg.Log.Level = o.LogLevel
 	}
 	cfg.Mail.Transport = "file"
 	cfg.Mail.OutboxDir = filepath.Join(e.Dir, "outbox")

@@ -15,6 +15,8 @@ type noopKind struct {
 	Name      string
 	Shopq     bool
 	Dequeuers int
+	// LogLevel overrides shopq's log level.
+	LogLevel string
 	// BareDefault is a single asynq server with asynq's defaults except
 	// the concurrency (shopq's 20): one queue, 1 s poll.
 	BareDefault bool
@@ -43,7 +45,7 @@ func (e *Env) runNoop(ctx context.Context, k noopKind, n int) (noopResult, error
 	var err error
 	switch {
 	case k.Shopq:
-		w, err = e.startShopq(ctx, shopqOpts{Dequeuers: k.Dequeuers, Extra: map[string]asynq.Handler{TypeNoop: c}})
+		w, err = e.startShopq(ctx, shopqOpts{Dequeuers: k.Dequeuers, LogLevel: k.LogLevel, Extra: map[string]asynq.Handler{TypeNoop: c}})
 	case k.BareDefault:
 		w, err = e.startBare(1, asynq.Config{Concurrency: config.DefaultConcurrency}, c)
 	default:
@@ -72,6 +74,7 @@ func fig1(ctx context.Context, e *Env, r *Reporter, o Options) error {
 		{Name: "bare-default", BareDefault: true},
 		{Name: "bare-1", Dequeuers: 1}, {Name: "shopq-1", Shopq: true, Dequeuers: 1},
 		{Name: "bare-2", Dequeuers: 2}, {Name: "shopq-2", Shopq: true, Dequeuers: 2},
+		{Name: "shopq-2-log-warn", Shopq: true, Dequeuers: 2, LogLevel: "warn"},
 		{Name: "bare-3", Dequeuers: 3}, {Name: "shopq-3", Shopq: true, Dequeuers: 3},
 	}
 	if o.Quick {
@@ -113,6 +116,10 @@ func fig1(ctx context.Context, e *Env, r *Reporter, o Options) error {
 	r.Figure("fig1", "peer gap: shopq default / BullMQ (1.9x bare default)", "x", scale(def, 1/1.9), nil,
 		"BullMQ 1.65-1.9x bare asynq; 1.0 would match the best peer")
 	if _, ok := rates["shopq-1"]; ok {
+		r.Figure("fig1", "cost of shopq's 3 weighted queues: bare 1 server / bare default", "x",
+			ratios(rates["bare-1"], rates["bare-default"]), nil, "same run; bare default polls one queue")
+		r.Figure("fig1", "cost of the per-task log line: shopq 2 / shopq 2 at log level warn", "x",
+			ratios(rates["shopq-2"], rates["shopq-2-log-warn"]), nil, "same run")
 		r.Figure("fig1", "dequeuers: shopq 2 / shopq 1", "x", ratios(rates["shopq-2"], rates["shopq-1"]), nil, "same run")
 		r.Figure("fig1", "dequeuers: shopq 3 / shopq 1", "x", ratios(rates["shopq-3"], rates["shopq-1"]), nil, "same run")
 		r.Figure("fig1", "dequeuers: bare 2 / bare 1", "x", ratios(rates["bare-2"], rates["bare-1"]), nil, "same run")
