@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -60,7 +59,7 @@ func TestHandlerIgnoringContextSlotFreedEffectOnce(t *testing.T) {
 		}
 		return e.RDB.Set(ctx, quickSawLate, seen, 0).Err()
 	})
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{
+	a, err := app.New(cfg, slog.New(slog.DiscardHandler), app.Options{
 		ExtraHandlers: map[string]asynq.Handler{"faults:stubborn": stubborn, "faults:quick": quick},
 	})
 	require.NoError(t, err)

@@ -30,7 +30,7 @@ const prefix = "shopq:"
 var (
 	buildOnce sync.Once
 	binDir    string
-	buildErr  error
+	errBuild  error
 )
 
 // TestMain removes the binaries built for the suite.
@@ -53,19 +53,19 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 func binary(t *testing.T, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "shopq-faults-")
-		if buildErr != nil {
+		binDir, errBuild = os.MkdirTemp("", "shopq-faults-")
+		if errBuild != nil {
 			return
 		}
 		for _, n := range []string{"worker", "enqueue"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, n), "../../cmd/"+n).CombinedOutput()
 			if err != nil {
-				buildErr = fmt.Errorf("go build %s: %w\n%s", n, err, out)
+				errBuild = fmt.Errorf("go build %s: %w\n%s", n, err, out)
 				return
 			}
 		}
 	})
-	require.NoError(t, buildErr)
+	require.NoError(t, errBuild)
 	return filepath.Join(binDir, name)
 }
 
