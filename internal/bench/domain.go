@@ -335,7 +335,7 @@ func fig2(ctx context.Context, e *Env, r *Reporter, o Options) error {
 			cmds[f.Name] = append(cmds[f.Name], float64(res.Delta.Commands)/float64(res.Units))
 			cpu[f.Name] = append(cpu[f.Name], res.Delta.CPU*1e6/float64(res.Units))
 			failed[f.Name] += res.Failed
-			e.Log("fig2 run %d %s: %.0f tasks/s", run+1, f.Name, res.Rate)
+			e.Log("fig2 run %d %s: %.0f tasks/s; Redis calls over %d tasks: %s", run+1, f.Name, res.Rate, res.Units, res.Delta.Top(12))
 		}
 		c, err := e.importCatalog(ctx, feed, rows, true)
 		if err != nil {

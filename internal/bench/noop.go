@@ -93,7 +93,7 @@ func fig1(ctx context.Context, e *Env, r *Reporter, o Options) error {
 			rates[k.Name] = append(rates[k.Name], res.Rate)
 			cmds[k.Name] = append(cmds[k.Name], float64(res.Delta.Commands)/float64(res.Tasks))
 			cpu[k.Name] = append(cpu[k.Name], res.Delta.CPU*1e6/float64(res.Tasks))
-			e.Log("fig1 run %d %s: %.0f tasks/s", run+1, k.Name, res.Rate)
+			e.Log("fig1 run %d %s: %.0f tasks/s; Redis calls over %d tasks: %s", run+1, k.Name, res.Rate, res.Tasks, res.Delta.Top(8))
 		}
 	}
 	r.Printf("\n== fig1: no-op processing throughput (%d tasks per run, rate over the middle 80%%) ==", n)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -153,7 +154,24 @@ func (s Snapshot) Sub(before Snapshot) Delta {
 	return d
 }
 
-// snapshotPair is a helper for code that must not fail on INFO errors.
+// Top lists the n most called commands of d, "name=calls", most first.
+func (d Delta) Top(n int) string {
+	names := make([]string, 0, len(d.Calls))
+	for k := range d.Calls {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return d.Calls[names[i]] > d.Calls[names[j]] })
+	var b strings.Builder
+	for i, k := range names {
+		if i == n {
+			break
+		}
+		fmt.Fprintf(&b, " %s=%d", k, d.Calls[k])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// mustSnapshot is TakeSnapshot for code that must not fail on INFO errors.
 func mustSnapshot(ctx context.Context, rdb redis.UniversalClient) Snapshot {
 	s, err := TakeSnapshot(ctx, rdb)
 	if err != nil {
