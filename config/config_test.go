@@ -161,3 +161,18 @@ ui:
 	require.NotContains(t, out, "alsosecret")
 	require.Contains(t, out, "xxxxx")
 }
+
+func TestEmptyEnvTurnsHTTPOff(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("SHOPQ_HTTP_ADDR", "")
+	cfg, err := Load("")
+	require.NoError(t, err)
+	require.Empty(t, cfg.HTTP.Addr)
+}
+
+func TestMisspeltKeyIsAnError(t *testing.T) {
+	p := writeFile(t, "worker:\n  concurency: 5\n")
+	_, err := Load(p)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "concurency")
+}

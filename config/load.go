@@ -41,6 +41,8 @@ func Load(path string) (*Config, error) {
 		v.SetDefault(key, val)
 	}
 	v.SetEnvPrefix(EnvPrefix)
+	// An empty variable is a value: SHOPQ_HTTP_ADDR= turns the admin server off.
+	v.AllowEmptyEnv(true)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	// Bind every key explicitly: Unmarshal only sees environment variables of
 	// keys viper knows, and AutomaticEnv alone does not make nested keys known.
@@ -63,7 +65,8 @@ func Load(path string) (*Config, error) {
 	}
 
 	var cfg Config
-	if err := v.Unmarshal(&cfg, viper.DecodeHook(decodeHook())); err != nil {
+	// UnmarshalExact: a misspelt key in the file is an error, not a silent default.
+	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(decodeHook())); err != nil {
 		return nil, fmt.Errorf("config%s: %w", inFile(file), cleanDecodeError(err))
 	}
 	cfg.File = file

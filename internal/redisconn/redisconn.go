@@ -89,9 +89,14 @@ func parse(raw string) (*url.URL, string, error) {
 	if !ok {
 		return nil, "", fmt.Errorf("missing scheme://")
 	}
-	end := strings.IndexAny(rest, "/?")
+	// The authority ends at the first / or ? after the credentials, so a
+	// password holding a / (which should be %2F) is still taken whole.
+	from := max(strings.LastIndex(rest, "@"), 0)
+	end := strings.IndexAny(rest[from:], "/?")
 	if end < 0 {
 		end = len(rest)
+	} else {
+		end += from
 	}
 	authority, tail := rest[:end], rest[end:]
 	hosts := authority
@@ -99,14 +104,38 @@ func parse(raw string) (*url.URL, string, error) {
 	if at := strings.LastIndex(authority, "@"); at >= 0 {
 		userinfo, hosts = authority[:at+1], authority[at+1:]
 	}
-	u, err := url.Parse(scheme + "://" + userinfo + "placeholder" + tail)
+	u, err := url.Parse(scheme + "://placeholder" + tail)
 	if err != nil {
 		return nil, "", err
+	}
+	if userinfo != "" {
+		user, password, hasPassword := strings.Cut(strings.TrimSuffix(userinfo, "@"), ":")
+		user = unescape(user)
+		if hasPassword {
+			u.User = url.UserPassword(user, unescape(password))
+		} else {
+			u.User = url.User(user)
+		}
 	}
 	return u, hosts, nil
 }
 
+// unescape decodes %XX escapes, keeping s as it is when it holds a bare %.
+func unescape(s string) string {
+	if v, err := url.PathUnescape(s); err == nil {
+		return v
+	}
+	return s
+}
+
 func applyQuery(opts *redis.UniversalOptions, q url.Values) error {
+	for key := range q {
+		switch key {
+		case "dial_timeout", "read_timeout", "write_timeout", "pool_size", "master":
+		default:
+			return fmt.Errorf("unknown parameter %q (known: dial_timeout, read_timeout, write_timeout, pool_size, master)", key)
+		}
+	}
 	for key, dst := range map[string]*time.Duration{
 		"dial_timeout": &opts.DialTimeout, "read_timeout": &opts.ReadTimeout, "write_timeout": &opts.WriteTimeout,
 	} {
@@ -145,23 +174,19 @@ func Open(raw string) (redis.UniversalClient, error) {
 }
 
 // Redact returns url with its password replaced by "xxxxx", for logs and
-// printed configuration.
+// printed configuration. It works on the text, so a URL that does not parse
+// (a password with an unescaped / or %) is redacted too.
 func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Do not echo something that may hold a password but failed to parse.
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			if j := strings.Index(raw, "://"); j >= 0 && j < i {
-				return raw[:j+3] + "xxxxx" + raw[i:]
-			}
-			return "xxxxx" + raw[i:]
-		}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
 		return raw
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return raw
 	}
-	return u.String()
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }
 
 // redactErr drops url.Error's echo of the input, which may hold a password.

@@ -44,6 +44,7 @@ func TestBadURLsNameTheProblemWithoutThePassword(t *testing.T) {
 		"redis-cluster://:hunter2@n1:7000/2":    "database",
 		"redis://:hunter2@h:6379/x":             "database",
 		"redis://:hunter2@h:6379/0?pool_size=0": "pool_size",
+		"redis://:hunter2@h:6379/0?pool-size=3": "unknown parameter",
 	} {
 		_, err := Options(raw)
 		require.Error(t, err, raw)
@@ -56,4 +57,11 @@ func TestRedact(t *testing.T) {
 	require.Equal(t, "redis://user:xxxxx@h:6379/0", Redact("redis://user:s3cret@h:6379/0"))
 	require.Equal(t, "redis://h:6379/0", Redact("redis://h:6379/0"))
 	require.NotContains(t, Redact("redis://:p%zz@h:1"), "p%zz")
+	require.Equal(t, "redis://alice:xxxxx@h:6379/0", Redact("redis://alice:s3cr/et@h:6379/0"))
+	require.Equal(t, "redis-sentinel://:xxxxx@s1:26379,s2/1?master=shop", Redact("redis-sentinel://:pw@s1:26379,s2/1?master=shop"))
+
+	o, err := Options("redis://alice:s3cr/et@h:6379/2")
+	require.NoError(t, err, "a password with a / is taken whole")
+	require.Equal(t, "s3cr/et", o.Password)
+	require.Equal(t, 2, o.DB)
 }
