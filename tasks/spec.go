@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 )
@@ -174,6 +175,11 @@ func decodeJSON(data []byte, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &FieldError{Field: "payload", Reason: "is empty"}
 	}
+	// encoding/json would turn invalid bytes into U+FFFD, so that different
+	// bad SKUs would collapse into one.
+	if !utf8.Valid(data) {
+		return &FieldError{Field: "payload", Reason: fmt.Sprintf("is not valid UTF-8 (first bad byte at offset %d)", firstInvalid(data))}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
@@ -191,6 +197,17 @@ func decodeJSON(data []byte, v any) error {
 		return &FieldError{Field: "payload", Reason: "trailing data after the JSON object"}
 	}
 	return nil
+}
+
+func firstInvalid(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(data)
 }
 
 func jsonKind(k string) string {

@@ -38,14 +38,14 @@ func one(t *asynq.Task, err error) (built, error) {
 
 // priceUpdateCommand builds a prices:update task from flags. Amounts are in
 // minor units ("1999" for 19.99 EUR); the version defaults to the current
-// Unix ms.
+// Unix microseconds, the unit catalog runs use, so the two order together.
 func priceUpdateCommand(args []string) (*asynq.Task, error) {
 	fs := flag.NewFlagSet("price-update", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	sku := fs.String("sku", "", "SKU")
 	amount := fs.String("amount", "", "base price in minor units, e.g. 1999 for 19.99 EUR")
 	currency := fs.String("currency", "", "ISO 4217 code")
-	version := fs.Int64("version", 0, "version (source timestamp or sequence); default: now in Unix ms")
+	version := fs.Int64("version", 0, "version (source timestamp or sequence); default: now in Unix microseconds, as catalog feeds stamp theirs")
 	sale := fs.String("sale-amount", "", "optional sale price in minor units")
 	saleStart := fs.String("sale-starts-at", "", "sale window start, RFC 3339")
 	saleEnd := fs.String("sale-ends-at", "", "sale window end, RFC 3339")
@@ -62,7 +62,7 @@ func priceUpdateCommand(args []string) (*asynq.Task, error) {
 		SaleStartsAt: *saleStart, SaleEndsAt: *saleEnd,
 	}
 	if p.Version == 0 {
-		p.Version = time.Now().UnixMilli()
+		p.Version = time.Now().UnixMicro()
 	}
 	var err error
 	if p.Amount, err = parseMoney(*amount, p.Currency); err != nil {
@@ -125,7 +125,7 @@ func promotionUpsertCommand(args []string) (*asynq.Task, error) {
 	fs.StringVar(&p.EndsAt, "ends-at", "", "window end (exclusive; a date includes that day)")
 	fs.StringVar(&p.TimeZone, "time-zone", "", "IANA zone of local times; default UTC")
 	fs.IntVar(&p.Priority, "priority", 0, "tie-break priority (higher wins)")
-	fs.Int64Var(&p.Version, "version", 0, "edit version; default: now in Unix ms")
+	fs.Int64Var(&p.Version, "version", 0, "edit version; default: now in Unix microseconds, as catalog feeds stamp theirs")
 	if err := fs.Parse(args); err != nil {
 		return nil, usagef("promotion upsert: %v", err)
 	}
@@ -134,7 +134,7 @@ func promotionUpsertCommand(args []string) (*asynq.Task, error) {
 	}
 
 	if p.Version == 0 {
-		p.Version = time.Now().UnixMilli()
+		p.Version = time.Now().UnixMicro()
 	}
 	p.Target = tasks.Target{SKUs: list(*skus), Vendors: list(*vendors), ProductTypes: list(*types), Tags: list(*tags)}
 	if len(amounts) > 0 {

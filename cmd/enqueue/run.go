@@ -174,7 +174,7 @@ func build(name string, args []string, c common, stdin io.Reader) (built, error)
 		}
 		t, err := tasks.NewTaskFromJSON(name, data)
 		if err != nil {
-			return built{}, usagef("%s: %v", name, err)
+			return built{}, usageError{err} // the error names the type already
 		}
 		return built{tasks: []*asynq.Task{t}}, nil
 	}
@@ -191,9 +191,15 @@ func readPayload(path string, stdin io.Reader) ([]byte, error) {
 		defer func() { _ = f.Close() }()
 		r = f
 	}
-	data, err := io.ReadAll(io.LimitReader(r, tasks.MaxPayloadBytes+1))
+	// Read past the payload limit so the error can state the real size; stop
+	// somewhere, so a runaway pipe cannot fill memory.
+	const readCap = 64 << 20
+	data, err := io.ReadAll(io.LimitReader(r, readCap+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > readCap {
+		return nil, fmt.Errorf("payload is larger than %d bytes, above the limit of %d", readCap, tasks.MaxPayloadBytes)
 	}
 	return data, nil
 }

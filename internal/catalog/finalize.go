@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shopq/shopq/internal/metrics"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -83,6 +84,8 @@ func (c *Catalog) Finalize(ctx context.Context, id string) (tasks.CatalogImportR
 	if err := c.saveValidators(ctx, h); err != nil {
 		return rep, false, err
 	}
+	// Counted here, where one task per run wins the fan-in claim.
+	metrics.RowsRejected.WithLabelValues(h["format"]).Add(float64(rep.RejectedCount))
 	return rep, true, nil
 }
 
