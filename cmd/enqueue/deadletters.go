@@ -61,11 +61,16 @@ func runDead(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+
 // deadLetterCommand runs `dead list|run|delete|check` with args after "dead".
 // --queue is accepted as a synonym of --queues when called directly.
 func deadLetterCommand(args []string, insp *asynq.Inspector, out io.Writer) error {
-	if len(args) == 0 || args[0] == "help" {
-		return usagef("want a subcommand: list, run, delete or check")
+	if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(out, "usage: enqueue "+deadUsage)
+		return nil
+	}
+	if len(args) == 0 {
+		return usagef("want a subcommand: list, run, delete, purge or check (see enqueue dead help)")
 	}
 	verb, args := args[0], args[1:]
 

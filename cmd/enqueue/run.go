@@ -231,6 +231,10 @@ func enqueueAll(cfg *config.Config, c common, b built, stdout, stderr io.Writer)
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	opts := c.options(cfg.Retention.TaskResults)
+	if _, served := cfg.Worker.Queues[c.queue]; c.queue != "" && !served {
+		fmt.Fprintf(stderr, "warning: queue %q is not in worker.queues of this configuration: "+
+			"no worker with it will run the task\n", c.queue)
+	}
 
 	infos, code := enqueueTasks(client, insp, b.tasks, opts, stdout, stderr)
 	if b.summary != nil {
