@@ -241,3 +241,36 @@ func TestUniqueKeyBlockedByArchivedTask(t *testing.T) {
 	require.Equal(t, exitOK, code, errOut)
 	require.Equal(t, true, decodeJSON(t, out)["applied"])
 }
+
+// The families not covered above: catalog import, promotion, order.
+func TestCatalogPromotionAndOrderWithWait(t *testing.T) {
+	b := setup(t)
+
+	feed, err := filepath.Abs("../../testdata/shopify/home-and-garden.csv")
+	require.NoError(t, err)
+	code, out, errOut := b.enqueue(t, "", "catalog-import", "--source", feed, "--format", "shopify-csv",
+		"--supplier", "home", "--full", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	rep := decodeJSON(t, out)
+	require.EqualValues(t, 21, rep["rows"])
+	require.EqualValues(t, 21, rep["created"])
+	require.NotEmpty(t, rep["run_id"])
+
+	code, out, errOut = b.enqueue(t, "", "promotion", "upsert", "--id", "E2E10", "--name", "Ten off",
+		"--percent", "10", "--vendors", "Company 123", "--starts-at", "2020-01-01", "--ends-at", "2099-12-31",
+		"--time-zone", "Europe/Berlin", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, true, decodeJSON(t, out)["applied"])
+
+	code, _, errOut = b.enqueue(t, `{"sku":"MUG-RED","on_hand":5,"version":1}`, "inventory:set", "--json", "-", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	code, out, errOut = b.enqueue(t, "", "order", "place", "--order-id", "E2E-1", "--email", "zoe@example.test",
+		"--currency", "EUR", "--line", "1:MUG-RED:2:1299", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, tasks.OrderAccepted, decodeJSON(t, out)["status"])
+
+	code, out, errOut = b.enqueue(t, "", "order", "place", "--order-id", "E2E-2", "--email", "zoe@example.test",
+		"--currency", "EUR", "--line", "1:MUG-RED:9:1299", "--wait")
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, tasks.OrderRefused, decodeJSON(t, out)["status"], "3 left, 9 asked: refused, not failed")
+}
