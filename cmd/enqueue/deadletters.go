@@ -61,7 +61,6 @@ func runDead(cfg *config.Config, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-
 // deadLetterCommand runs `dead list|run|delete|check` with args after "dead".
 // --queue is accepted as a synonym of --queues when called directly.
 func deadLetterCommand(args []string, insp *asynq.Inspector, out io.Writer) error {

@@ -14,10 +14,17 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shopq/shopq/internal/logging"
 )
 
 func main() {
+	// go-redis would print its pool's dial errors; the CLI reports them itself.
+	redis.SetLogger(logging.RedisLogger(slog.New(slog.DiscardHandler)))
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

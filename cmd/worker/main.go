@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/shopq/shopq/config"
 	"github.com/shopq/shopq/internal/app"
 	"github.com/shopq/shopq/internal/logging"
@@ -50,6 +52,7 @@ func run(args []string) int {
 	}
 
 	logger := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	redis.SetLogger(logging.RedisLogger(logger))
 	if cfg.File == "" {
 		logger.Info("no configuration file used: defaults and SHOPQ_ environment only")
 	} else {

@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,4 +66,19 @@ func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 func (a asynqLogger) Fatal(args ...any) {
 	a.l.Error(fmt.Sprint(args...))
 	os.Exit(1)
+}
+
+// RedisLogger routes go-redis's own messages (pool dial failures and the
+// like) to l at debug level with component=redis, instead of go-redis
+// printing them to stderr; callers report the errors they get themselves.
+func RedisLogger(l *slog.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return redisLogger{l.With(slog.String("component", "redis"))}
+}
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
