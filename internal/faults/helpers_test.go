@@ -205,6 +205,8 @@ var queues = []string{"critical", "default", "low"}
 // counts sums asynq's per-state counts over every queue.
 type counts struct {
 	Pending, Active, Scheduled, Retry, Archived, Completed int
+	// Later counts scheduled tasks due in more than five minutes.
+	Later int
 }
 
 func (c counts) open() int { return c.Pending + c.Active + c.Scheduled + c.Retry }
@@ -221,7 +223,21 @@ func (e *env) counts() (counts, error) {
 		}
 		c.Pending += info.Pending
 		c.Active += info.Active
-		c.Scheduled += info.Scheduled
+		if info.Scheduled > 0 {
+			// Tasks scheduled far ahead (a promotion's end in a month) are
+			// not open work; those due within minutes are.
+			sched, err := e.Insp.ListScheduledTasks(q, asynq.PageSize(1000))
+			if err != nil {
+				return c, err
+			}
+			for _, s := range sched {
+				if s.NextProcessAt.Before(time.Now().Add(5 * time.Minute)) {
+					c.Scheduled++
+				} else {
+					c.Later++
+				}
+			}
+		}
 		c.Retry += info.Retry
 		c.Archived += info.Archived
 		c.Completed += info.Completed

@@ -39,6 +39,7 @@ type workload struct {
 	mailKeys map[string]bool  // every effect key that must have one mail
 	orders   []string
 	runs     []string // catalog import run ids
+	promos   []string // promotion ids, each on every SKU
 	tasks    []*asynq.Task
 	errs     []error
 }
@@ -140,6 +141,23 @@ func (w *workload) addOrders(t *testing.T, n int) {
 	}
 }
 
+// addPromotions adds n promotions of 10 % on every SKU, live from an hour
+// ago for a month; each is sent twice, with two versions, shuffled.
+func (w *workload) addPromotions(n int) {
+	now := time.Now().UTC()
+	for i := range n {
+		id := fmt.Sprintf("%s-promo-%d", w.name, i)
+		w.promos = append(w.promos, id)
+		for v := int64(1); v <= 2; v++ {
+			w.add(tasks.NewPromotionUpsertTask(tasks.PromotionUpsertPayload{
+				ID: id, Name: id, Discount: tasks.Discount{Percent: 10}, Target: tasks.Target{SKUs: w.skus},
+				StartsAt: now.Add(-time.Hour).Format(time.RFC3339), EndsAt: now.Add(30 * 24 * time.Hour).Format(time.RFC3339),
+				Priority: i, Version: v,
+			}))
+		}
+	}
+}
+
 // addCatalog imports every Shopify export of testdata/shopify.
 func (w *workload) addCatalog(t *testing.T) {
 	files, err := filepath.Glob("../../testdata/shopify/*.csv")
@@ -199,6 +217,17 @@ func (w *workload) verify(t *testing.T, e *env, out *outbox) {
 		require.NoError(t, err, sku)
 		require.Equal(t, v, view.Version, "%s price version", sku)
 		require.Equal(t, 1000+v, view.Base, "%s price", sku)
+		seen := map[string]int{}
+		for _, p := range view.Promotions {
+			seen[p.ID]++
+		}
+		for _, id := range w.promos {
+			require.Equal(t, 1, seen[id], "%s: promotion %s attached once: %+v", sku, id, view.Promotions)
+		}
+		if len(w.promos) > 0 {
+			require.NotNil(t, view.ActivePromotion, "%s: a live promotion applies", sku)
+			require.Less(t, view.Effective, view.Base, "%s: the promotion lowers the price", sku)
+		}
 	}
 
 	svc := orders.New(e.Store, orders.Options{}, orders.Hooks{})
