@@ -184,7 +184,8 @@ func redisFault(t *testing.T, outage time.Duration) {
 	require.NoError(t, err)
 	require.Zero(t, c.Archived, "%+v %s", c, archivedErrors(e))
 	p.check(t, e, w, out)
-	require.Contains(t, wk.out.String(), "redis", "the worker logs the outage")
+	require.Regexp(t, `"level":"(ERROR|WARN)"[^\n]*(?i:redis|connection refused|EOF|broken pipe)`, wk.out.String(),
+		"the worker reports the outage in its log")
 	wk.signal(syscall.SIGTERM)
 	require.Equal(t, 0, wk.wait(30*time.Second))
 }
