@@ -195,6 +195,19 @@ func (w *workload) verify(t *testing.T, e *env, out *outbox) {
 	require.Zero(t, c.open(), "tasks still open: %+v", c)
 	require.Zero(t, c.Archived, "tasks archived: %+v %s", c, archivedErrors(e))
 
+	// Scenario B13: no orphaned task hashes after the fault; every task
+	// hash belongs to a task in some state.
+	for _, q := range queues {
+		info, err := e.Insp.GetQueueInfo(q)
+		if err != nil {
+			continue
+		}
+		keys, err := e.RDB.Keys(ctx, "asynq:{"+q+"}:t:*").Result()
+		require.NoError(t, err)
+		states := info.Pending + info.Active + info.Scheduled + info.Retry + info.Archived + info.Completed + info.Aggregating
+		require.Len(t, keys, states, "queue %s: task hashes against tasks in a state: %+v", q, info)
+	}
+
 	inv := inventory.New(e.Store, inventory.Options{LowStockThreshold: -1})
 	for _, sku := range w.skus {
 		lvl, err := inv.Level(ctx, sku)
