@@ -110,36 +110,45 @@ func startEmbedded() {
 		"*****************************************************************\n\n", BaseURL())
 }
 
+// The locks live in database 0, which no test flushes: a test that empties
+// its own database (FLUSHDB) must not drop the lock and let another process
+// claim the database in the middle of its run.
+func lockKeyOf(db int) string { return lockKey + ":" + strconv.Itoa(db) }
+
+func dbClient(base *redis.Options, db int) *redis.Client {
+	o := *base
+	o.DB = db
+	return redis.NewClient(&o)
+}
+
 // claimDB finds a database no other test process holds and flushes it.
 func claimDB(base *redis.Options) (int, string, error) {
 	token := randomHex(8)
+	locks := dbClient(base, 0)
+	defer func() { _ = locks.Close() }()
+	ctx := context.Background()
 	deadline := time.Now().Add(claimFor)
 	for time.Now().Before(deadline) {
 		for db := firstDB; db <= lastDB; db++ {
-			o := *base
-			o.DB = db
-			c := redis.NewClient(&o)
-			ok, err := claimScript.Run(context.Background(), c, []string{lockKey}, token, lockTTL.Milliseconds()).Int()
-			_ = c.Close()
+			ok, err := locks.SetNX(ctx, lockKeyOf(db), token, lockTTL).Result()
 			if err != nil {
 				return 0, "", fmt.Errorf("claim test database %d: %w", db, err)
 			}
-			if ok == 1 {
-				return db, token, nil
+			if !ok {
+				continue
 			}
+			c := dbClient(base, db)
+			err = c.FlushDB(ctx).Err()
+			_ = c.Close()
+			if err != nil {
+				return 0, "", fmt.Errorf("empty test database %d: %w", db, err)
+			}
+			return db, token, nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return 0, "", fmt.Errorf("every test database %d-%d stayed locked for %v", firstDB, lastDB, claimFor)
 }
-
-// claimScript takes the lock of a free database and empties it, in one step
-// so that no other process can claim it in between.
-var claimScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('FLUSHDB')
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`)
 
 // refreshScript extends the lock only while this process still holds it.
 var refreshScript = redis.NewScript(`
@@ -148,15 +157,8 @@ if v and v ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`)
 
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('FLUSHDB')
-return 1`)
-
 func refreshLock(base *redis.Options, db int, token string, stop chan struct{}) {
-	o := *base
-	o.DB = db
-	c := redis.NewClient(&o)
+	c := dbClient(base, 0)
 	defer func() { _ = c.Close() }()
 	t := time.NewTicker(lockTTL / 6)
 	defer t.Stop()
@@ -165,12 +167,26 @@ func refreshLock(base *redis.Options, db int, token string, stop chan struct{}) 
 		case <-stop:
 			return
 		case <-t.C:
-			ok, err := refreshScript.Run(context.Background(), c, []string{lockKey}, token, lockTTL.Milliseconds()).Int()
+			ok, err := refreshScript.Run(context.Background(), c, []string{lockKeyOf(db)}, token, lockTTL.Milliseconds()).Int()
 			if err == nil && ok == 0 {
 				fmt.Fprintf(os.Stderr, "testenv: LOST the lock of test database %d: another process may share it\n", db)
 			}
 		}
 	}
+}
+
+// release empties this process's database and gives its lock back.
+func release(base *redis.Options, db int, token string) {
+	ctx := context.Background()
+	locks := dbClient(base, 0)
+	defer func() { _ = locks.Close() }()
+	if v, _ := locks.Get(ctx, lockKeyOf(db)).Result(); v != token {
+		return
+	}
+	c := dbClient(base, db)
+	_ = c.FlushDB(ctx).Err()
+	_ = c.Close()
+	locks.Del(ctx, lockKeyOf(db))
 }
 
 func randomHex(n int) string {
@@ -256,15 +272,13 @@ func Main(m *testing.M) {
 	code := m.Run()
 	if env.stop != nil {
 		close(env.stop)
-		o := &redis.Options{Addr: env.addr, DB: env.db}
+		o := &redis.Options{Addr: env.addr}
 		if u, err := url.Parse(BaseURL()); err == nil {
 			if p, ok := u.User.Password(); ok {
 				o.Password = p
 			}
 		}
-		c := redis.NewClient(o)
-		_ = releaseScript.Run(context.Background(), c, []string{lockKey}, env.token).Err()
-		_ = c.Close()
+		release(o, env.db, env.token)
 	}
 	stopMailpits()
 	if env.mini != nil {

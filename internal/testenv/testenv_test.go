@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +19,15 @@ func TestRedisDatabaseIsOurs(t *testing.T) {
 	require.EqualValues(t, 1, n)
 	if !Embedded(t) {
 		require.GreaterOrEqual(t, RedisDB(t), firstDB)
-		tok, err := c.Get(ctx, lockKey).Result()
+		locks := dbClient(&redis.Options{Addr: RedisAddr(t)}, 0)
+		defer func() { _ = locks.Close() }()
+		tok, err := locks.Get(ctx, lockKeyOf(RedisDB(t))).Result()
+		require.NoError(t, err)
+		require.Equal(t, env.token, tok)
+
+		// A test emptying its own database keeps the database's lock.
+		require.NoError(t, c.FlushDB(ctx).Err())
+		tok, err = locks.Get(ctx, lockKeyOf(RedisDB(t))).Result()
 		require.NoError(t, err)
 		require.Equal(t, env.token, tok)
 	}
