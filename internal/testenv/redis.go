@@ -2,8 +2,9 @@
 // database of their own and a mailpit SMTP server.
 //
 // Redis: TEST_REDIS_URL (default redis://127.0.0.1:6379). Each test process
-// claims one of databases 1-15 with a lock key, flushes it, and flushes it
-// again when the package's tests end (call Main from TestMain). When no Redis
+// claims one of databases 1-15 with a lock key (kept in database 0, which
+// tests never flush), flushes it, and flushes it again when the package's
+// tests end (call Main from TestMain). When no Redis
 // answers, the process falls back to an embedded miniredis and says so
 // loudly; tests that need a real server process call RequireRealRedis. Set
 // SHOPQ_TEST_REQUIRE_REDIS=1 (CI does) to fail instead of falling back.
