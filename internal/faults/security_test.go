@@ -190,7 +190,9 @@ func TestSecretsNeverShown(t *testing.T) {
 }
 
 // Feed URLs: a feed served over http that redirects to another scheme is
-// not followed; the run fails saying why and imports nothing.
+// not followed; the run fails saying why and imports nothing. A feed above
+// catalog.max_feed_bytes fails; one that stalls past catalog.read_timeout
+// is retried.
 func TestFeedRedirectToOtherSchemeRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -207,11 +209,24 @@ func TestFeedRedirectToOtherSchemeRefused(t *testing.T) {
 			http.Redirect(w, r, "ftp://127.0.0.1/feed.csv", http.StatusFound)
 		case "/to-gopher.csv":
 			http.Redirect(w, r, "gopher://127.0.0.1:70/feed.csv", http.StatusMovedPermanently)
+		case "/huge.csv":
+			_, _ = w.Write(feed)
+			for range 100 {
+				_, _ = w.Write(bytes.Repeat([]byte("x"), 10<<10))
+			}
+		case "/stalls.csv":
+			_, _ = w.Write(feed[:200])
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Minute):
+			}
 		}
 	}))
 	t.Cleanup(srv.Close)
 
-	runs := map[string]string{"redir-file": "/to-file.csv", "redir-ftp": "/to-ftp.csv", "redir-gopher": "/to-gopher.csv", "plain": "/ok.csv"}
+	runs := map[string]string{"redir-file": "/to-file.csv", "redir-ftp": "/to-ftp.csv", "redir-gopher": "/to-gopher.csv",
+		"plain": "/ok.csv", "huge": "/huge.csv", "stalls": "/stalls.csv"}
 	for run, path := range runs {
 		e.enqueue(tasks.NewCatalogImportTask(tasks.CatalogImportPayload{
 			Source: srv.URL + path, Format: tasks.FormatShopifyCSV, Supplier: run, RunID: run,
@@ -222,8 +237,23 @@ func TestFeedRedirectToOtherSchemeRefused(t *testing.T) {
 	_, err = tasks.NewCatalogImportTask(tasks.CatalogImportPayload{Source: "ftp://127.0.0.1/x.csv", Format: tasks.FormatShopifyCSV, Supplier: "s"})
 	require.ErrorContains(t, err, "source")
 
-	wk := e.startWorker(e.writeConfig("worker.yaml", "http:\n  addr: \"\"\n"))
+	wk := e.startWorker(e.writeConfig("worker.yaml", "http:\n  addr: \"\"\ncatalog:\n  max_feed_bytes: 100000\n  read_timeout: 1s\n"))
 	wk.waitStarted()
+	// The stalled feed hits the read timeout and is retried (a network
+	// fault may pass); take it out once its first attempt failed.
+	var stalled *asynq.TaskInfo
+	require.Eventually(t, func() bool {
+		retry, err := e.Insp.ListRetryTasks("low")
+		if err != nil || len(retry) != 1 {
+			return false
+		}
+		stalled = retry[0]
+		return true
+	}, time.Minute, 50*time.Millisecond, "the stalled feed's task in retry")
+	require.Regexp(t, `(?i)timeout|deadline|no progress`, stalled.LastErr)
+	require.Equal(t, 1, stalled.Retried)
+	require.NoError(t, e.Insp.DeleteTask("low", stalled.ID))
+	delete(runs, "stalls")
 	e.waitIdle(time.Minute)
 	cat := catalog.New(e.Store, catalog.Options{})
 	for run := range runs {
@@ -236,6 +266,11 @@ func TestFeedRedirectToOtherSchemeRefused(t *testing.T) {
 		}
 		t.Logf("%s: %s %v", run, rep.Status, rep.Warnings)
 		require.Equal(t, "failed", rep.Status, run)
+		switch run {
+		case "huge":
+			require.Contains(t, strings.Join(rep.Warnings, " "), "too large", "the size cap")
+			continue
+		}
 		require.Zero(t, rep.Created+rep.Updated, run)
 		require.NotEmpty(t, rep.Warnings, run)
 		require.Contains(t, strings.Join(rep.Warnings, " "), "redirect to scheme", run)
