@@ -55,6 +55,8 @@ var badPayloads = []struct {
 	{"order without lines", "orders:place", `{"order_id":"o","email":"a@example.test","lines":[]}`, []string{"lines"}},
 	{"order mixed currencies", "orders:place", `{"order_id":"o","email":"a@example.test","lines":[{"line_id":"1","sku":"A","quantity":1,"unit_amount":1,"currency":"EUR"},{"line_id":"2","sku":"B","quantity":1,"unit_amount":1,"currency":"USD"}]}`, []string{"lines[1].currency"}},
 	{"feed scheme", "catalog:import", `{"source":"ftp://example.test/feed.csv","format":"shopify-csv","supplier":"s"}`, []string{"source", "ftp"}},
+	{"invalid UTF-8", "inventory:set", "{\"sku\":\"A\xff\",\"on_hand\":1,\"version\":1}", []string{"payload", "UTF-8"}},
+	{"invalid UTF-8 in mail data", "mail:send", "{\"template\":\"order-confirmation\",\"to\":\"a@example.test\",\"effect_key\":\"k\",\"data\":{\"n\":\"\xc3\x28\"}}", []string{"UTF-8"}},
 	{"feed format", "catalog:import", `{"source":"feed.csv","format":"excel","supplier":"s"}`, []string{"format"}},
 }
 
@@ -157,6 +159,7 @@ func TestBadInputArchivedFirstAttemptNothingElseAffected(t *testing.T) {
 		{"promotions:upsert", "default", `{"id":"p","name":"P","discount":{"percent":10},"target":{"skus":["GOOD"]},"starts_at":"2026-06-01","ends_at":"2026-06-30","time_zone":"Nowhere/Special"}`, "time_zone"},
 		{"catalog:import", "low", `{"source":"gopher://x","format":"shopify-csv","supplier":"s"}`, "source"},
 		{"faults:no-such-type", "default", `{}`, "faults:no-such-type"},
+		{"inventory:reserve", "critical", "{\"sku\":\"GOOD\xff\",\"quantity\":1,\"operation_id\":\"u\"}", "UTF-8"},
 		{"inventory:reserve", "critical", strings.Repeat(" ", 1<<20) + "{}", "sku"},
 	}
 	ids := map[string]string{}
