@@ -291,9 +291,14 @@ func (l *lockedBuffer) String() string {
 }
 
 // writeConfig writes a worker configuration file into dir. extra is YAML
-// appended at the top level.
+// appended at the top level; when it has a mail block, that replaces the
+// default one (file transport into the test's outbox).
 func (e *env) writeConfig(name, extra string) string {
 	e.t.Helper()
+	mail := fmt.Sprintf("mail:\n  transport: file\n  outbox_dir: %q\n", filepath.Join(e.Dir, "outbox"))
+	if strings.Contains("\n"+extra, "\nmail:") {
+		mail = ""
+	}
 	cfg := fmt.Sprintf(`redis:
   url: %q
   key_prefix: %q
@@ -302,12 +307,9 @@ log:
   format: json
 scheduler:
   enabled: false
-mail:
-  transport: file
-  outbox_dir: %q
 inventory:
   low_stock_threshold: 0
-%s`, e.Redis.URL(), prefix, filepath.Join(e.Dir, "outbox"), extra)
+%s%s`, e.Redis.URL(), prefix, mail, extra)
 	path := filepath.Join(e.Dir, name)
 	require.NoError(e.t, os.WriteFile(path, []byte(cfg), 0o600))
 	return path

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopq/shopq/internal/catalog"
+	"github.com/shopq/shopq/internal/mailer/smtptest"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -70,10 +72,11 @@ func TestUIRequiresCredentials(t *testing.T) {
 	require.Equal(t, 0, wk.wait(30*time.Second))
 }
 
-// secrets returns the forms a secret may take in output: raw and
-// URL-encoded.
+// secretForms returns the forms a secret may take in output: raw,
+// URL-encoded, and base64 as in SMTP AUTH PLAIN and LOGIN.
 func secretForms(s string) []string {
-	return []string{s, url.QueryEscape(s), url.PathEscape(s), (&url.URL{User: url.UserPassword("", s)}).String()[3:]}
+	return []string{s, url.QueryEscape(s), url.PathEscape(s), (&url.URL{User: url.UserPassword("", s)}).String()[3:],
+		base64.StdEncoding.EncodeToString([]byte(s)), base64.StdEncoding.EncodeToString([]byte("\x00shop\x00" + s))}
 }
 
 func requireNoSecret(t *testing.T, what, text string, secrets ...string) {
@@ -159,6 +162,41 @@ func TestSecretsNeverShown(t *testing.T) {
 	require.Equal(t, 0, wk.wait(30*time.Second))
 	require.Contains(t, wk.out.String(), `"worker started"`)
 	requireNoSecret(t, "worker logs", wk.out.String(), secrets...)
+
+	// A session sending over SMTP with authentication: the server refuses
+	// the first login, then accepts; mail errors are logged and stored.
+	smtp := smtptest.Start(t, smtptest.Options{AuthMechs: []string{"PLAIN", "LOGIN"}, KeepMessages: true,
+		Handler: func(c smtptest.Call) smtptest.Action {
+			if c.Verb == "AUTH" && c.N == 1 {
+				return smtptest.Action{Reply: "454 4.7.0 temporary authentication failure"}
+			}
+			return smtptest.Action{}
+		}})
+	smtpCfg := e.writeConfig("smtp.yaml", fmt.Sprintf(`http:
+  addr: %q
+ui:
+  username: admin
+mail:
+  transport: smtp
+  smtp:
+    host: 127.0.0.1
+    port: %d
+    username: shop
+    tls: none
+    auth: plain
+    allow_insecure_auth: true
+`, addr, smtp.Port))
+	wk = e.startWorker(smtpCfg, environ...)
+	wk.waitStarted()
+	w2 := newWorkload("smtp", 1)
+	w2.addMails(t, 3)
+	w2.enqueueAll(t, e)
+	e.waitIdle(time.Minute)
+	require.Positive(t, smtp.Accepted(), "mails reached the SMTP server")
+	require.True(t, smtp.Saw("AUTH"), "the worker logged in")
+	wk.signal(syscall.SIGTERM)
+	require.Equal(t, 0, wk.wait(30*time.Second))
+	requireNoSecret(t, "worker logs (smtp)", wk.out.String(), secrets...)
 
 	// Nothing stored in Redis holds a secret: task payloads, results,
 	// errors, server info.
