@@ -144,17 +144,9 @@ func newMerchantTSVReader(r io.Reader, o ParseOptions) (*merchantTSVReader, erro
 
 // Next implements Reader.
 func (m *merchantTSVReader) Next() (Record, error) {
-	rec, err := m.r.Read()
-	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return reject(pe.StartLine, "columns", "", "malformed TSV: %v", pe.Err), nil
-		}
-		return Record{}, err
-	}
-	row, _ := m.r.FieldPos(0)
-	if len(rec) != m.width {
-		return reject(row, "columns", "", "has %d fields, the header has %d", len(rec), m.width), nil
+	rec, row, rej, err := nextRecord(m.r, m.width, "TSV")
+	if err != nil || rej != nil {
+		return deref(rej), err
 	}
 	m.record = rec
 	return merchantProduct(row, m.get, m.o), nil

@@ -3,6 +3,7 @@ package catalog
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -145,3 +146,31 @@ type fieldNames struct{ sku, title, sale string }
 const maxQuantity = tasks.MaxQuantity
 
 func validCurrency(c string) bool { return tasks.ValidCurrency(c) }
+
+// nextRecord reads one record of a CSV or TSV feed with its starting line. A
+// malformed record, or one whose width differs from the header's, comes
+// back as a rejected Record for that row; the feed goes on.
+func nextRecord(r *csv.Reader, width int, kind string) ([]string, int, *Record, error) {
+	rec, err := r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			rej := reject(pe.StartLine, "columns", "", "malformed %s: %v", kind, pe.Err)
+			return nil, pe.StartLine, &rej, nil
+		}
+		return nil, 0, nil, err
+	}
+	row, _ := r.FieldPos(0)
+	if len(rec) != width {
+		rej := reject(row, "columns", "", "has %d fields, the header has %d", len(rec), width)
+		return nil, row, &rej, nil
+	}
+	return rec, row, nil, nil
+}
+
+func deref(r *Record) Record {
+	if r == nil {
+		return Record{}
+	}
+	return *r
+}

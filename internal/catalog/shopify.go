@@ -82,17 +82,9 @@ func newShopifyReader(r io.Reader, o ParseOptions) (*shopifyReader, error) {
 
 // Next implements Reader.
 func (s *shopifyReader) Next() (Record, error) {
-	rec, err := s.r.Read()
-	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return reject(pe.StartLine, "columns", "", "malformed CSV: %v", pe.Err), nil
-		}
-		return Record{}, err
-	}
-	row, _ := s.r.FieldPos(0)
-	if len(rec) != len(s.header) {
-		return reject(row, "columns", "", "has %d fields, the header has %d", len(rec), len(s.header)), nil
+	rec, row, rej, err := nextRecord(s.r, len(s.header), "CSV")
+	if err != nil || rej != nil {
+		return deref(rej), err
 	}
 	for i, v := range rec {
 		if !utf8.ValidString(v) {
