@@ -1,20 +1,19 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shopq/shopq/internal/testenv"
 	"github.com/shopq/shopq/tasks"
 )
 
@@ -59,27 +58,10 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	require.GreaterOrEqual(t, Backoff(40), 9*time.Minute)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // One log line per task: id, type, queue, attempt, duration, outcome; never
 // the payload. Panics become errors; unknown types are archived.
 func TestMiddlewareLogsRecoversAndRejectsUnknownTypes(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	mw := &Middleware{
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		Known:  func(typ string) bool { return typ != "nosuch:type" },

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +27,7 @@ type bundle struct {
 	cfgPath string
 	outbox  string
 	app     *app.App
-	logs    *bytes.Buffer
+	logs    *testenv.Buffer
 }
 
 // setup starts a worker on the test database and returns a config file
@@ -59,8 +58,8 @@ log:
 	require.NoError(t, os.WriteFile(cfgPath, []byte(body), 0o600))
 	cfg, err := config.Load(cfgPath)
 	require.NoError(t, err)
-	logs := &bytes.Buffer{}
-	a, err := app.New(cfg, logging.New(&syncWriter{w: logs}, "debug", "json"), app.Options{})
+	logs := &testenv.Buffer{}
+	a, err := app.New(cfg, logging.New(logs, "debug", "json"), app.Options{})
 	require.NoError(t, err)
 	require.NoError(t, a.Start(context.Background()))
 	t.Cleanup(a.Shutdown)
@@ -202,22 +201,6 @@ func waitState(t *testing.T, insp *asynq.Inspector, queue, id string, want asynq
 	}
 	t.Fatalf("task %s never reached %v", id, want)
 	return nil
-}
-
-type syncWriter struct {
-	w  io.Writer
-	mu chanMutex
-}
-
-type chanMutex struct{ ch chan struct{} }
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	if s.mu.ch == nil {
-		s.mu.ch = make(chan struct{}, 1)
-	}
-	s.mu.ch <- struct{}{}
-	defer func() { <-s.mu.ch }()
-	return s.w.Write(p)
 }
 
 // B05 (c): while an archived task holds a key, a new request with that key

@@ -1,13 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,23 +19,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func testConfig(t *testing.T) *config.Config {
 	t.Helper()
@@ -53,9 +34,9 @@ func testConfig(t *testing.T) *config.Config {
 	return cfg
 }
 
-func start(t *testing.T, cfg *config.Config, opts Options) (*App, *lockedBuffer) {
+func start(t *testing.T, cfg *config.Config, opts Options) (*App, *testenv.Buffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	a, err := New(cfg, logging.New(logs, "debug", "json"), opts)
 	require.NoError(t, err)
 	require.NoError(t, a.Start(context.Background()))

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopq/shopq/internal/store"
+	"github.com/shopq/shopq/internal/testenv"
 )
 
 // prefix is the data key prefix of every worker the suite starts.
@@ -267,27 +268,9 @@ func (e *env) waitIdle(within time.Duration) time.Duration {
 type workerProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 	err  error
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // writeConfig writes a worker configuration file into dir. extra is YAML
@@ -319,7 +302,7 @@ inventory:
 // entries are added to the process environment.
 func (e *env) startWorker(cfgPath string, environ ...string) *workerProc {
 	e.t.Helper()
-	w := &workerProc{t: e.t, out: &lockedBuffer{}, done: make(chan struct{})}
+	w := &workerProc{t: e.t, out: &testenv.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(binary(e.t, "worker"), "--config", cfgPath)
 	w.cmd.Env = append(os.Environ(), environ...)
 	w.cmd.Stdout = w.out
