@@ -32,6 +32,10 @@ type Middleware struct {
 	Logger *slog.Logger
 	// QueueCaps bounds the tasks of a queue running at once in this process.
 	QueueCaps map[string]int
+	// Uncapped lists task types that QueueCaps never hold back: short tasks
+	// that a capped long task waits for (a catalog import waits for its
+	// chunks, in the same queue), which would otherwise starve behind it.
+	Uncapped map[string]bool
 	// Known reports whether a type has a handler; others are archived.
 	Known func(taskType string) bool
 
@@ -66,10 +70,12 @@ func (m *Middleware) run(ctx context.Context, h asynq.Handler, t *asynq.Task, qu
 	if m.Known != nil && !m.Known(t.Type()) {
 		return Permanent(fmt.Errorf("%w %q: no handler on this worker", tasks.ErrUnknownType, t.Type()))
 	}
-	if !m.acquire(queue) {
-		return &ThrottledError{After: time.Second, Reason: "queue " + queue + " at its concurrency cap"}
+	if !m.Uncapped[t.Type()] {
+		if !m.acquire(queue) {
+			return &ThrottledError{After: time.Second, Reason: "queue " + queue + " at its concurrency cap"}
+		}
+		defer m.release(queue)
 	}
-	defer m.release(queue)
 
 	defer func() {
 		if r := recover(); r != nil {

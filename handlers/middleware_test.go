@@ -122,6 +122,11 @@ func TestQueueCapThrottles(t *testing.T) {
 	var th *ThrottledError
 	require.ErrorAs(t, err, &th)
 	require.False(t, IsFailure(err))
+
+	// A type the capped task waits for is never held back.
+	mw.Uncapped = map[string]bool{"quick:part": true}
+	quick := mw.Wrap(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil }))
+	require.NoError(t, quick.ProcessTask(ctx, asynq.NewTask("quick:part", nil)))
 	close(release)
 	require.NoError(t, <-done)
 }

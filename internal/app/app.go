@@ -25,6 +25,7 @@ import (
 	"github.com/shopq/shopq/internal/metrics"
 	"github.com/shopq/shopq/internal/redisconn"
 	"github.com/shopq/shopq/internal/store"
+	"github.com/shopq/shopq/tasks"
 )
 
 // Options adjusts the wiring for tests and the demo.
@@ -91,6 +92,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	mw := &handlers.Middleware{
 		Logger:    logger,
 		QueueCaps: cfg.Worker.QueueConcurrency,
+		Uncapped:  map[string]bool{tasks.TypeCatalogChunk: true},
 		Known: func(typ string) bool {
 			_, pattern := a.mux.Handler(asynq.NewTask(typ, nil))
 			return pattern != ""
