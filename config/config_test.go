@@ -176,3 +176,19 @@ func TestMisspeltKeyIsAnError(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "concurency")
 }
+
+// A decode error (a duration without unit) and validation errors come in
+// one report.
+func TestDecodeAndValidationErrorsTogether(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("SHOPQ_WORKER_SHUTDOWN_TIMEOUT", "30")
+	t.Setenv("SHOPQ_WORKER_CONCURRENCY", "-1")
+	t.Setenv("SHOPQ_LOG_LEVEL", "loud")
+	_, err := Load("")
+	require.Error(t, err)
+	for _, key := range []string{"worker.shutdown_timeout", "worker.concurrency", "log.level"} {
+		require.Contains(t, err.Error(), key)
+	}
+	require.NotContains(t, err.Error(), "must be a positive duration, got 0s",
+		"the key that failed to decode is not reported twice")
+}

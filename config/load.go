@@ -67,7 +67,11 @@ func Load(path string) (*Config, error) {
 	var cfg Config
 	// UnmarshalExact: a misspelt key in the file is an error, not a silent default.
 	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(decodeHook())); err != nil {
-		return nil, fmt.Errorf("config%s: %w", inFile(file), cleanDecodeError(err))
+		// The keys that did decode are still validated, so every problem is
+		// reported at once, not one round per kind of mistake.
+		decodeErr := cleanDecodeError(err)
+		return nil, fmt.Errorf("config%s: %w", inFile(file),
+			errors.Join(decodeErr, validationBesides(&cfg, decodeErr.Error())))
 	}
 	cfg.File = file
 	if err := cfg.Validate(); err != nil {
@@ -110,11 +114,35 @@ func cleanDecodeError(err error) error {
 	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):")
 	var lines []string
 	for _, l := range strings.Split(msg, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, "  "+strings.ReplaceAll(l, "'", ""))
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
 		}
+		// mapstructure writes "'worker.shutdown_timeout' duration ...".
+		if key, rest, ok := strings.Cut(strings.TrimPrefix(l, "'"), "' "); ok && strings.HasPrefix(l, "'") {
+			l = key + ": " + rest
+		}
+		lines = append(lines, "  "+strings.ReplaceAll(l, "'", ""))
 	}
 	return errors.New("\n" + strings.Join(lines, "\n"))
+}
+
+// validationBesides validates a partly decoded cfg and drops the problems
+// of keys the decode error already names (their values are zero).
+func validationBesides(cfg *Config, decodeMsg string) error {
+	verr := cfg.Validate()
+	joined, ok := verr.(interface{ Unwrap() []error }) //nolint:errorlint // Validate returns errors.Join
+	if !ok {
+		return nil
+	}
+	var rest []error
+	for _, e := range joined.Unwrap() {
+		key, _, _ := strings.Cut(strings.TrimSpace(e.Error()), ":")
+		if !strings.Contains(decodeMsg, key) {
+			rest = append(rest, e)
+		}
+	}
+	return errors.Join(rest...)
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
