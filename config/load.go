@@ -131,7 +131,7 @@ func cleanDecodeError(err error) error {
 // of keys the decode error already names (their values are zero).
 func validationBesides(cfg *Config, decodeMsg string) error {
 	verr := cfg.Validate()
-	joined, ok := verr.(interface{ Unwrap() []error }) //nolint:errorlint // Validate returns errors.Join
+	joined, ok := verr.(interface{ Unwrap() []error })
 	if !ok {
 		return nil
 	}
