@@ -177,16 +177,19 @@ func Open(raw string) (redis.UniversalClient, error) {
 // printed configuration. It works on the text, so a URL that does not parse
 // (a password with an unescaped / or %) is redacted too.
 func Redact(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
+	head, rest := "", raw
+	if scheme, after, ok := strings.Cut(raw, "://"); ok {
+		head, rest = scheme+"://", after
+	}
 	at := strings.LastIndex(rest, "@")
-	if !ok || at < 0 {
+	if at < 0 {
 		return raw
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
 	if !hasPassword {
 		return raw
 	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return head + user + ":xxxxx" + rest[at:]
 }
 
 // redactErr drops url.Error's echo of the input, which may hold a password.

@@ -58,6 +58,7 @@ func TestRedact(t *testing.T) {
 	require.Equal(t, "redis://h:6379/0", Redact("redis://h:6379/0"))
 	require.NotContains(t, Redact("redis://:p%zz@h:1"), "p%zz")
 	require.Equal(t, "redis://alice:xxxxx@h:6379/0", Redact("redis://alice:s3cr/et@h:6379/0"))
+	require.Equal(t, "alice:xxxxx@h:6379", Redact("alice:pw@h:6379"), "no scheme: still redacted")
 	require.Equal(t, "redis-sentinel://:xxxxx@s1:26379,s2/1?master=shop", Redact("redis-sentinel://:pw@s1:26379,s2/1?master=shop"))
 
 	o, err := Options("redis://alice:s3cr/et@h:6379/2")
