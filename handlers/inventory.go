@@ -110,6 +110,9 @@ func (h *Inventory) HandleCommit(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	out, err := h.inv.Commit(ctx, p.OperationID)
+	if err := notReservedYet(ctx, err); err != nil {
+		return err
+	}
 	return h.finish(ctx, t, out, err)
 }
 
@@ -120,7 +123,30 @@ func (h *Inventory) HandleRelease(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	out, err := h.inv.Release(ctx, p.OperationID)
+	if err := notReservedYet(ctx, err); err != nil {
+		return err
+	}
 	return h.finish(ctx, t, out, err)
+}
+
+// reservationGraceRetries is how many times a commit or release whose
+// reservation is unknown is retried (about 15 s with the default backoff)
+// before it is archived: a producer may enqueue a reservation and its
+// commit together, and the commit may overtake it.
+const reservationGraceRetries = 3
+
+// notReservedYet turns an unknown reservation into a transient error while
+// the task is within its grace retries; otherwise it returns nil and the
+// caller archives it as usual.
+func notReservedYet(ctx context.Context, err error) error {
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if n, _ := asynq.GetRetryCount(ctx); n < reservationGraceRetries {
+		return fmt.Errorf("no reservation with this operation id yet (retry %d of %d before archiving): %v",
+			n+1, reservationGraceRetries, err) //nolint:errorlint // deliberately not wrapped: transient until the grace ends
+	}
+	return nil
 }
 
 // finish classifies err, sends the outcome's follow-ups and writes the result.
