@@ -14,7 +14,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,9 +28,7 @@ import (
 
 // Enqueuer is what handlers use to enqueue follow-up tasks; *asynq.Client
 // satisfies it.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
+type Enqueuer = tasks.Enqueuer
 
 // Deps are the shared dependencies of every family.
 type Deps struct {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -254,33 +253,16 @@ func (r *runner) mails() (bool, error) {
 	return ok, nil
 }
 
-// enqueueAll enqueues from 16 goroutines sharing the client.
+// enqueueAll enqueues ts concurrently on the shared client.
 func (r *runner) enqueueAll(ctx context.Context, ts []*asynq.Task) error {
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	next := make(chan *asynq.Task)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range next {
-				if _, err := r.app.Client.EnqueueContext(ctx, t); err != nil {
-					mu.Lock()
-					firstErr = errors.Join(firstErr, fmt.Errorf("enqueue %s: %w", t.Type(), err))
-					mu.Unlock()
-				}
-			}
-		}()
+	_, errs := tasks.EnqueueMany(ctx, r.app.Client, ts, 0)
+	var all []error
+	for i, err := range errs {
+		if err != nil {
+			all = append(all, fmt.Errorf("enqueue %s: %w", ts[i].Type(), err))
+		}
 	}
-	for _, t := range ts {
-		next <- t
-	}
-	close(next)
-	wg.Wait()
-	return firstErr
+	return errors.Join(all...)
 }
 
 // drain waits until no queue has pending, active, scheduled or retrying

@@ -3,34 +3,38 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
+	"sync"
 	"time"
 )
 
-// progress prints a one-line counter on a terminal for long enqueues.
+// progress prints a one-line counter on a terminal for long enqueues; tick
+// is called from every enqueueing goroutine.
 type progress struct {
 	w     io.Writer
 	total int
 	tty   bool
-	last  time.Time
+
+	mu   sync.Mutex
+	n    int
+	last time.Time
 }
 
 func newProgress(w io.Writer, total int) *progress {
-	p := &progress{w: w, total: total}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.tty = true
-		}
-	}
-	return p
+	return &progress{w: w, total: total, tty: isTerminal(w)}
 }
 
-func (p *progress) tick(n int) {
-	if !p.tty || p.total < 100 || time.Since(p.last) < 200*time.Millisecond {
+func (p *progress) tick() {
+	if !p.tty || p.total < 100 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	if time.Since(p.last) < 200*time.Millisecond {
 		return
 	}
 	p.last = time.Now()
-	fmt.Fprintf(p.w, "\renqueued %d/%d", n, p.total)
+	fmt.Fprintf(p.w, "\renqueued %d/%d", p.n, p.total)
 }
 
 func (p *progress) done() {

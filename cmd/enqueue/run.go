@@ -10,7 +10,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -250,6 +249,18 @@ func enqueueAll(cfg *config.Config, c common, b built, stdout, stderr io.Writer)
 	return waitAll(insp, infos, c.waitTimeout, status, stdout, stderr)
 }
 
+// countingEnqueuer ticks the progress line after every enqueue.
+type countingEnqueuer struct {
+	c *asynq.Client
+	p *progress
+}
+
+func (e countingEnqueuer) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	info, err := e.c.EnqueueContext(ctx, t, opts...)
+	e.p.tick()
+	return info, err
+}
+
 // statusFunc describes a running task in one line, or returns "".
 type statusFunc func(info *asynq.TaskInfo) string
 
@@ -284,32 +295,13 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// enqueueTasks enqueues one task directly, many from 16 goroutines sharing
-// the client (asynq has no batch call; this is its fastest path).
+// enqueueTasks enqueues one task directly, many concurrently on the shared
+// client (tasks.EnqueueMany), and reports duplicates and failures per task.
 func enqueueTasks(client *asynq.Client, insp *asynq.Inspector, ts []*asynq.Task, opts []asynq.Option,
 	stdout, stderr io.Writer,
 ) ([]*asynq.TaskInfo, int) {
-	infos := make([]*asynq.TaskInfo, len(ts))
-	errs := make([]error, len(ts))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	workers := min(16, len(ts))
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				infos[i], errs[i] = client.Enqueue(ts[i], opts...)
-			}
-		}()
-	}
 	progress := newProgress(stderr, len(ts))
-	for i := range ts {
-		next <- i
-		progress.tick(i + 1)
-	}
-	close(next)
-	wg.Wait()
+	infos, errs := tasks.EnqueueMany(context.Background(), countingEnqueuer{client, progress}, ts, 0, opts...)
 	progress.done()
 
 	code := exitOK
