@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"github.com/shopq/shopq/config"
 	"github.com/shopq/shopq/internal/deadletter"
@@ -113,16 +114,15 @@ func (a *App) startBackground(ctx context.Context) {
 	}()
 }
 
-var queueCollector = struct{ registered bool }{}
+var queueMetricsOnce sync.Once
 
-// registerQueueMetrics adds asynq's queue sizes to /metrics once per process.
+// registerQueueMetrics adds asynq's queue sizes to /metrics, once per
+// process: the registry is global, and the first worker's inspector serves
+// every later one on the same Redis.
 func (a *App) registerQueueMetrics() {
-	if queueCollector.registered {
-		return
-	}
-	if err := metrics.Registry.Register(metrics.NewQueueCollector(a.Inspector)); err == nil {
-		queueCollector.registered = true
-	}
+	queueMetricsOnce.Do(func() {
+		metrics.Registry.MustRegister(metrics.NewQueueCollector(a.Inspector))
+	})
 }
 
 // checkGroups reports groups waiting in served queues (scenario B12): shopq
